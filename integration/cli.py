@@ -1,0 +1,99 @@
+"""The ``radlite`` command. Each verb is a thin layer over a module that does the work."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from integration.settings import SettingsError, load_settings
+
+
+@click.group()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="RADLITE_CONFIG",
+              help="Site config file (YAML) layered over config/default.yaml.")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None) -> None:
+    """RadLite: radiology small language models behind an HL7 FHIR adapter."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_file"] = config_file
+
+
+def _settings(ctx: click.Context):
+    try:
+        return load_settings(ctx.obj.get("config_file"))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _router(ctx: click.Context, bundle: str | None):
+    from integration.inference import Engine, Router
+
+    settings = _settings(ctx)
+    inf = settings.inference
+    factory = lambda b: Engine(  # noqa: E731
+        b, compute_type=inf.compute_type, threads=inf.threads,
+        max_batch_size=inf.max_batch_size, max_input_tokens=inf.max_input_tokens,
+    )
+    if bundle:
+        return Router({"cli": bundle}, engine_factory=factory, verify_hash=inf.verify_hash)
+    return Router(inf.bundles, inf.routes, inf.default_bundle, engine_factory=factory, verify_hash=inf.verify_hash)
+
+
+def _read_text(value: str | None, file: str | None, what: str) -> str | None:
+    if value is not None and file is not None:
+        raise click.UsageError(f"give --{what} or --{what}-file, not both")
+    if file is not None:
+        return sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    return value
+
+
+@cli.command("run-task")
+@click.option("--task", "task_name", required=True, help="One of the nine task names.")
+@click.option("--text", help="Report text.")
+@click.option("--text-file", type=click.Path(dir_okay=False, allow_dash=True), help="Report text file (- for stdin).")
+@click.option("--prior", help="Prior report text (temporal_comparison).")
+@click.option("--prior-file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--hypothesis", help="Hypothesis (radiology_nli).")
+@click.option("--question", help="Question (radiology_qa).")
+@click.option("--bundle", type=click.Path(file_okay=False), help="Model bundle directory (default: from config).")
+@click.option("--mode", type=click.Choice(["score", "generate"]), help="Override the task's decoding mode.")
+@click.pass_context
+def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, question, bundle, mode) -> None:
+    """Run one task on one report and print the typed result as JSON."""
+    from integration.inference import BundleError, Request
+    from integration.tasks import TaskInput, get_task
+
+    try:
+        get_task(task_name)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--task") from None
+    report = _read_text(text, text_file, "text")
+    if not report:
+        raise click.UsageError("report text is required (--text or --text-file)")
+    x = TaskInput(report=report, prior_report=_read_text(prior, prior_file, "prior"),
+                  hypothesis=hypothesis, question=question)
+    try:
+        out = _router(ctx, bundle).run([Request(task_name, x, mode)])[0]
+    except (BundleError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    payload = {
+        **out.result.model_dump(),
+        "mode": out.mode,
+        "prompt_tokens": out.prompt_tokens,
+        "output_tokens": out.output_tokens,
+        "seconds": round(out.seconds, 3),
+    }
+    if out.label_probs:
+        payload["label_probs"] = {k: round(v, 4) for k, v in out.label_probs.items()}
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Typed settings: ``config/default.yaml`` < site file < environment variables.
+
+The site file comes from ``--config`` or ``RADLITE_CONFIG``. Environment variables named
+``RADLITE__SECTION__KEY`` override single keys (values are parsed as YAML, so ``8`` is an int and
+``[a, b]`` a list). Errors name the file (or variable), the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config" / "default.yaml"
+ENV_PREFIX = "RADLITE__"
+
+
+class SettingsError(Exception):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InferenceSettings(_Section):
+    # name -> bundle directory; relative paths are taken from the working directory.
+    bundles: dict[str, Path] = Field(default_factory=lambda: {"radlite-mini": Path("models/radlite-mini")})
+    default_bundle: str | None = None
+    # task -> bundle name, for tasks that should not use the default bundle.
+    routes: dict[str, str] = Field(default_factory=dict)
+    compute_type: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float32", "bfloat16"] = "int8"
+    threads: int = Field(0, ge=0, description="intra-op threads; 0 lets CTranslate2 choose")
+    max_batch_size: int = Field(8, ge=1)
+    max_input_tokens: int = Field(2048, ge=64)
+    verify_hash: bool = True
+
+    @field_validator("bundles")
+    @classmethod
+    def _not_empty(cls, v: dict[str, Path]) -> dict[str, Path]:
+        if not v:
+            raise ValueError("at least one bundle must be configured")
+        return v
+
+
+class Settings(_Section):
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    # Sources the values came from, for `radlite doctor` and the audit log.
+    sources: list[str] = Field(default_factory=list, exclude=True)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    tree: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = tuple(k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k)
+        if not keys:
+            continue
+        node = tree
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        try:
+            node[keys[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            node[keys[-1]] = raw
+        origin[keys] = name
+    return tree, origin
+
+
+def load_settings(site_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    site = site_file or environ.get("RADLITE_CONFIG")
+    layers: list[tuple[str, dict[str, Any]]] = [(str(DEFAULT_CONFIG), _read_yaml(DEFAULT_CONFIG))]
+    if site:
+        layers.append((str(site), _read_yaml(Path(site))))
+    env_tree, env_origin = _env_overrides(environ)
+    merged: dict[str, Any] = {}
+    for _, data in layers:
+        merged = _merge(merged, data)
+    merged = _merge(merged, env_tree)
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc, layers, env_origin)) from None
+    settings.sources = [name for name, _ in layers] + sorted(env_origin.values())
+    return settings
+
+
+def _explain(exc: ValidationError, layers, env_origin) -> str:
+    lines = ["invalid settings:"]
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        where = env_origin.get(loc) or _which_file(loc, layers) or "defaults"
+        lines.append(f"  {where}: {'.'.join(loc)}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _which_file(loc: tuple[str, ...], layers) -> str | None:
+    for name, data in reversed(layers):
+        node: Any = data
+        for k in loc:
+            if not isinstance(node, dict) or k not in node:
+                break
+            node = node[k]
+        else:
+            return name
+    return None

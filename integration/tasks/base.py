@@ -1,0 +1,136 @@
+"""The task contract shared by serving and training.
+
+A task is data plus three small functions:
+
+* ``messages(x)``   -- the chat messages for one input, in the paper's ``[TASK: name]`` format;
+* ``parse(text)``   -- model text -> :class:`TaskResult`; never raises;
+* ``render(value)`` -- a typed value -> the exact answer text the model is trained to emit.
+
+``parse(render(v)).value == v`` for every valid value, which is what lets the dataset store
+answers as text and the evaluator compare typed values.
+
+Prompt order is fixed: system, then the report, then the ``[TASK: name]`` line and the
+instruction, then any task-specific extra (hypothesis, question, prior report). The report comes
+first so that every task run on one report shares a token prefix the engine can reuse; training
+uses the same order, so the model never sees another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+PROMPT_FORMAT_VERSION = "radlite-prompt/1"
+
+SYSTEM_PROMPT = (
+    "You are RadLite, an assistant for radiology reports. "
+    "Answer only in the format the task asks for."
+)
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """What a task reads. ``report`` is always present; the others only for the tasks that need them."""
+
+    report: str
+    prior_report: str | None = None  # temporal_comparison: the earlier report
+    hypothesis: str | None = None  # radiology_nli: the statement to judge against the report
+    question: str | None = None  # radiology_qa
+
+
+class TaskResult(BaseModel):
+    """The typed outcome of one task on one input.
+
+    ``parsed`` is False when the model text could not be read; ``value`` is then None and
+    ``error`` says why. ``raw`` keeps the model text for the API and evaluation -- it is
+    never logged (it may echo PHI from the report).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    task: str
+    parsed: bool
+    value: Any = None
+    error: str | None = None
+    raw: str = ""
+
+
+class ParseError(ValueError):
+    """Raised inside a task parser; :meth:`Task.parse` turns it into an unparsed result."""
+
+
+Metric = Callable[[Sequence[Any], Sequence[Any]], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    instruction: str
+    max_new_tokens: int
+    # How a value is read from model text. Raises ParseError (or anything) on bad text.
+    parser: Callable[[str], Any]
+    # How a value is written as the answer text the model learns.
+    render: Callable[[Any], str]
+    # metric(predicted values, gold values) -> named scores; a None prediction is a miss.
+    metric: Metric
+    # The closed answer set, when there is one small enough to score label by label.
+    labels: tuple[str, ...] | None = None
+    # Default decoding: "score" ranks ``labels`` with the model, "generate" decodes and parses.
+    mode: str = "generate"
+    # Which TaskInput fields beyond ``report`` must be present.
+    requires: tuple[str, ...] = ()
+    # Name of the primary metric, the one tables lead with.
+    primary_metric: str = "accuracy"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("score", "generate"):
+            raise ValueError(f"task {self.name}: mode must be 'score' or 'generate'")
+        if self.mode == "score" and not self.labels:
+            raise ValueError(f"task {self.name}: scoring needs a label set")
+
+    @property
+    def tag(self) -> str:
+        return f"[TASK: {self.name}]"
+
+    def check_input(self, x: TaskInput) -> None:
+        """Raise ValueError naming the missing field; the API turns it into a 422."""
+        if not (x.report or "").strip():
+            raise ValueError(f"task {self.name} needs report text")
+        for name in self.requires:
+            if not (getattr(x, name) or "").strip():
+                raise ValueError(f"task {self.name} needs '{name}'")
+
+    def user_message(self, x: TaskInput) -> str:
+        parts = [f"Report:\n{x.report.strip()}", f"{self.tag}\n{self.instruction}"]
+        if "prior_report" in self.requires:
+            parts.append(f"Prior report:\n{(x.prior_report or '').strip()}")
+        if "hypothesis" in self.requires:
+            parts.append(f"Hypothesis: {(x.hypothesis or '').strip()}")
+        if "question" in self.requires:
+            parts.append(f"Question: {(x.question or '').strip()}")
+        return "\n\n".join(parts)
+
+    def messages(self, x: TaskInput) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": self.user_message(x)},
+        ]
+
+    def parse(self, text: str) -> TaskResult:
+        """Read model text. Never raises: bad text gives ``parsed=False`` with the reason."""
+        raw = text if isinstance(text, str) else ""
+        try:
+            value = self.parser(raw)
+        except Exception as exc:  # noqa: BLE001 -- the contract is "never raises"
+            reason = str(exc) or type(exc).__name__
+            return TaskResult(task=self.name, parsed=False, error=reason[:300], raw=raw)
+        return TaskResult(task=self.name, parsed=True, value=value, raw=raw)
+
+    def score(self, predicted: Sequence[Any], gold: Sequence[Any]) -> dict[str, float]:
+        if len(predicted) != len(gold):
+            raise ValueError("predicted and gold differ in length")
+        return self.metric(predicted, gold)

@@ -1,0 +1,127 @@
+"""The CTranslate2 int8 engine on tiny random Qwen2 and Llama bundles: generation, scoring, routing."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from integration.inference import Engine, Request, Router, load_bundle
+from integration.inference.bundle import BundleError
+from integration.samples import sample_texts
+from integration.tasks import TASKS, TaskInput
+
+REPORT = sample_texts()[1]
+
+
+def _input(task: str) -> TaskInput:
+    return TaskInput(
+        report=REPORT,
+        prior_report=sample_texts()[0] if task == "temporal_comparison" else None,
+        hypothesis="There is a pleural effusion." if task == "radiology_nli" else None,
+        question="Is the heart enlarged?" if task == "radiology_qa" else None,
+    )
+
+
+@pytest.fixture(scope="module", params=["qwen2", "llama"])
+def engine(request, tiny_qwen2: Path, tiny_llama: Path) -> Engine:
+    path = {"qwen2": tiny_qwen2, "llama": tiny_llama}[request.param]
+    return Engine(load_bundle(path), compute_type="int8", threads=1, max_batch_size=4)
+
+
+def test_int8_weights_in_model(engine: Engine) -> None:
+    # "int8" resolves to int8 weights with float32 activations on this CPU.
+    assert engine.generator.compute_type.startswith("int8")
+
+
+def test_every_task_runs_and_returns_typed_result(engine: Engine) -> None:
+    requests = [Request(name, _input(name)) for name in TASKS]
+    outputs = engine.run(requests)
+    assert [o.result.task for o in outputs] == list(TASKS)
+    for out, name in zip(outputs, TASKS):
+        task = TASKS[name]
+        assert out.mode == task.mode
+        assert out.prompt_tokens > 50
+        if task.mode == "generate":
+            assert 0 <= out.output_tokens <= task.max_new_tokens
+        else:
+            # Scoring always lands on a label, and its probabilities form a distribution.
+            assert out.result.parsed and out.result.value in task.labels
+            assert set(out.label_probs) == set(task.labels)
+            assert math.isclose(sum(out.label_probs.values()), 1.0, rel_tol=1e-6)
+            assert out.result.value == max(out.label_probs, key=out.label_probs.get)
+
+
+def test_generation_is_deterministic_and_batch_independent(engine: Engine) -> None:
+    x = _input("impression_generation")
+    alone = engine.run([Request("impression_generation", x)])[0]
+    others = [Request("impression_generation", TaskInput(report=t)) for t in sample_texts()[2:5]]
+    batched = engine.run([*others, Request("impression_generation", x)])[-1]
+    assert alone.result.raw == batched.result.raw
+    assert alone.output_tokens == batched.output_tokens
+
+
+def test_scoring_matches_manual_log_probs(engine: Engine) -> None:
+    task = TASKS["radiology_nli"]
+    x = _input("radiology_nli")
+    out = engine.run([Request("radiology_nli", x)])[0]
+    prompt = engine.prompt_ids(task, x)
+    manual = {}
+    for label in task.labels:
+        answer = engine.answer_ids(label)
+        res = engine.generator.score_batch([engine._tokens(prompt + answer)])[0]
+        manual[label] = sum(res.log_probs[-len(answer):])
+    assert out.result.value == max(manual, key=manual.get)
+
+
+def test_forced_generate_mode_on_a_scored_task(engine: Engine) -> None:
+    out = engine.run([Request("m_staging", _input("m_staging"), mode="generate")])[0]
+    assert out.mode == "generate"
+    assert out.output_tokens <= TASKS["m_staging"].max_new_tokens
+
+
+def test_missing_task_input_is_rejected(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="hypothesis"):
+        engine.run([Request("radiology_nli", TaskInput(report=REPORT))])
+
+
+def test_too_long_prompt_is_rejected(tiny_qwen2: Path) -> None:
+    engine = Engine(load_bundle(tiny_qwen2), max_input_tokens=64)
+    with pytest.raises(ValueError, match="limit is 64"):
+        engine.run([Request("impression_generation", TaskInput(report=REPORT))])
+
+
+def test_router_sends_each_task_to_its_bundle(tiny_qwen2: Path, tiny_llama: Path) -> None:
+    router = Router({"q": tiny_qwen2, "l": tiny_llama}, routes={"impression_generation": "l"}, default="q")
+    outs = router.run([
+        Request("impression_generation", _input("impression_generation")),
+        Request("radiology_nli", _input("radiology_nli")),
+    ])
+    assert [o.result.task for o in outs] == ["impression_generation", "radiology_nli"]
+    assert router.engine_for("impression_generation").bundle.name == "tiny-llama"
+    assert router.engine_for("radiology_nli").bundle.name == "tiny-qwen2"
+    assert router.engine("q") is router.engine_for("m_staging")  # loaded once, reused
+
+
+def test_router_rejects_bad_configuration(tiny_qwen2: Path) -> None:
+    with pytest.raises(ValueError, match="unknown bundle 'x'"):
+        Router({"q": tiny_qwen2}, routes={"radiology_nli": "x"})
+    with pytest.raises(ValueError, match="unknown task"):
+        Router({"q": tiny_qwen2}, routes={"knitting": "q"})
+    with pytest.raises(ValueError, match="default bundle"):
+        Router({"q": tiny_qwen2}, default="nope")
+
+
+def test_router_refuses_task_the_bundle_was_not_trained_for(tiny_qwen2: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    dst = tmp_path / "b"
+    shutil.copytree(tiny_qwen2, dst)
+    manifest = json.loads((dst / "radlite.json").read_text())
+    manifest["tasks"] = ["radiology_nli"]
+    (dst / "radlite.json").write_text(json.dumps(manifest))
+    router = Router({"b": dst})
+    with pytest.raises(BundleError, match="not trained for it"):
+        router.engine_for("impression_generation")
