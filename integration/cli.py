@@ -91,6 +91,18 @@ def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, que
     click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
+def _register_training() -> None:
+    # The training verbs need the `train` extra (torch, peft); serving installs can lack it.
+    try:
+        from training.cli import model
+    except ImportError:
+        return
+    cli.add_command(model)
+
+
+_register_training()
+
+
 def main() -> None:
     cli(obj={})
 
