@@ -1,0 +1,361 @@
+"""The durable job store and its state machine.
+
+Every change of state is one short transaction, and every claim is a lease: a worker or
+scheduler that dies simply lets its lease run out and the job is taken again. Updates after a
+claim are fenced on (state, lease_owner), so a process that lost its lease cannot overwrite the
+work of the one that took over.
+
+SQLite (default, WAL) serialises writers with ``BEGIN IMMEDIATE``; PostgreSQL claims with
+``FOR UPDATE SKIP LOCKED`` so several workers never wait on each other's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import Engine, and_, create_engine, event, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from integration.store.models import Base, Cursor, Job, Lock, State, utcnow
+
+ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
+
+
+class StoreError(Exception):
+    pass
+
+
+def report_identity(resource: dict[str, Any]) -> tuple[str, str]:
+    """(report_key, report_version) of a DiagnosticReport: the idempotency key.
+
+    The version is ``meta.versionId`` when the sender gives one; otherwise a hash of the resource
+    without ``meta`` (servers rewrite meta.lastUpdated on every read), so a byte-identical re-push
+    is recognised and any change of content is a new version.
+    """
+    rid = resource.get("id")
+    if isinstance(rid, str) and rid:
+        key = f"DiagnosticReport/{rid}"
+    else:
+        ident = next((i for i in resource.get("identifier") or [] if isinstance(i, dict) and i.get("value")), None)
+        if ident is None:
+            raise StoreError("report has neither id nor identifier")
+        key = f"identifier:{ident.get('system', '')}|{ident['value']}"
+    version = (resource.get("meta") or {}).get("versionId")
+    if not (isinstance(version, str) and version):
+        body = {k: v for k, v in resource.items() if k != "meta"}
+        canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        version = "sha256:" + hashlib.sha256(canon.encode("utf-8")).hexdigest()
+    return key, version
+
+
+def _is_newer(resource: dict[str, Any], version: str, prev: Job) -> bool:
+    """Whether an incoming version should supersede ``prev``: by numeric versionId, then
+    meta.lastUpdated, else arrival order (the new one wins)."""
+    if version.isdigit() and prev.report_version.isdigit():
+        return int(version) > int(prev.report_version)
+    new_lu = (resource.get("meta") or {}).get("lastUpdated")
+    old_lu = (prev.resource.get("meta") or {}).get("lastUpdated")
+    if isinstance(new_lu, str) and isinstance(old_lu, str):
+        try:
+            return dt.datetime.fromisoformat(new_lu) >= dt.datetime.fromisoformat(old_lu)
+        except ValueError:
+            pass
+    return True
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
+            # Let SQLAlchemy, not the driver, issue BEGIN, so that it can be BEGIN IMMEDIATE.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # pragma: no cover
+            # Take the write lock up front: a read that later upgrades can fail with SQLITE_BUSY
+            # regardless of busy_timeout, and claims always write.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class JobStore:
+    def __init__(self, url: str, *, max_inference_attempts: int = 3, create: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.max_inference_attempts = max_inference_attempts
+        self._skip_locked = self.engine.dialect.name == "postgresql"
+        if create:
+            Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- intake -----------------------------------------------------------------------------
+
+    def submit(
+        self, resource: dict[str, Any], *, source: str = "push", correlation_id: str | None = None
+    ) -> tuple[Job, bool]:
+        """Record a report version; return (job, created). Pushing the same version again
+        returns the existing job and changes nothing."""
+        key, version = report_identity(resource)
+        existing = self.find(key, version)
+        if existing is not None:
+            return existing, False
+        now = utcnow()
+        job = Job(
+            id=uuid.uuid4().hex,
+            report_key=key,
+            report_version=version,
+            resource=resource,
+            source=source,
+            correlation_id=correlation_id or uuid.uuid4().hex,
+            state=State.RECEIVED.value,
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+        )
+        try:
+            with self.Session.begin() as s:
+                prev = s.scalars(
+                    select(Job)
+                    .where(Job.report_key == key, Job.state != State.SUPERSEDED.value)
+                    .order_by(Job.created_at.desc())
+                    .limit(1)
+                ).first()
+                if prev is not None:
+                    if _is_newer(resource, version, prev):
+                        prev.superseded_by = job.id
+                        if prev.state in ACTIVE:
+                            # Not written yet: it never will be. What it would have amended
+                            # (an earlier written version) is now the new job's to amend.
+                            prev.state = State.SUPERSEDED.value
+                            prev.lease_owner = None
+                            job.supersedes = prev.supersedes
+                        else:
+                            job.supersedes = prev.id
+                    else:
+                        # An older version arriving late: recorded, never processed.
+                        job.state = State.SUPERSEDED.value
+                        job.superseded_by = prev.id
+                s.add(job)
+        except IntegrityError:
+            # A concurrent push of the same version won the insert.
+            existing = self.find(key, version)
+            if existing is None:  # pragma: no cover - the constraint guarantees a row
+                raise
+            return existing, False
+        return job, True
+
+    def find(self, key: str, version: str) -> Job | None:
+        with self.Session() as s:
+            return s.scalars(select(Job).where(Job.report_key == key, Job.report_version == version)).first()
+
+    def get(self, job_id: str) -> Job | None:
+        with self.Session() as s:
+            return s.get(Job, job_id)
+
+    # -- inference --------------------------------------------------------------------------
+
+    def claim_for_inference(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+        now = utcnow()
+        with self.Session.begin() as s:
+            q = (
+                select(Job)
+                .where(
+                    or_(
+                        Job.state == State.RECEIVED.value,
+                        and_(Job.state == State.INFERRING.value, Job.lease_expires < now),
+                    )
+                )
+                .order_by(Job.created_at)
+                .limit(limit)
+            )
+            if self._skip_locked:
+                q = q.with_for_update(skip_locked=True)
+            claimed = []
+            for job in s.scalars(q).all():
+                if job.inference_attempts >= self.max_inference_attempts:
+                    # Taken and lost this many times: the job itself likely kills workers.
+                    job.state = State.FAILED.value
+                    job.error = f"inference did not finish after {job.inference_attempts} attempts"
+                    job.lease_owner = None
+                    continue
+                job.state = State.INFERRING.value
+                job.lease_owner = owner
+                job.lease_expires = now + dt.timedelta(seconds=lease_seconds)
+                job.inference_attempts += 1
+                claimed.append(job)
+            return claimed
+
+    def finish_inference(self, job_id: str, owner: str, tasks: list[str], results: dict[str, Any]) -> bool:
+        """Store results; False when the lease was lost (the results are then discarded)."""
+        return self._fenced(
+            job_id, owner, State.INFERRING,
+            state=State.INFERRED.value, tasks=tasks, results=results,
+            lease_owner=None, lease_expires=None, next_attempt_at=utcnow(),
+        )
+
+    # -- write-back -------------------------------------------------------------------------
+
+    def claim_for_writeback(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+        now = utcnow()
+        with self.Session.begin() as s:
+            q = (
+                select(Job)
+                .where(
+                    or_(
+                        and_(Job.state == State.INFERRED.value, Job.next_attempt_at <= now),
+                        and_(Job.state == State.WRITING.value, Job.lease_expires < now),
+                    )
+                )
+                .order_by(Job.created_at)
+                .limit(limit)
+            )
+            if self._skip_locked:
+                q = q.with_for_update(skip_locked=True)
+            claimed = []
+            for job in s.scalars(q).all():
+                if job.supersedes:
+                    prev = s.get(Job, job.supersedes)
+                    # Amend only after the earlier version's write has settled.
+                    if prev is not None and prev.state == State.WRITING.value:
+                        continue
+                job.state = State.WRITING.value
+                job.lease_owner = owner
+                job.lease_expires = now + dt.timedelta(seconds=lease_seconds)
+                job.write_attempts += 1
+                claimed.append(job)
+            return claimed
+
+    def finish_writeback(self, job_id: str, owner: str, written: dict[str, Any]) -> bool:
+        return self._fenced(
+            job_id, owner, State.WRITING,
+            state=State.WRITTEN.value, written=written, written_at=utcnow(),
+            lease_owner=None, lease_expires=None, error=None, error_detail=None,
+        )
+
+    def retry_writeback(self, job_id: str, owner: str, delay_seconds: float, reason: str) -> bool:
+        return self._fenced(
+            job_id, owner, State.WRITING,
+            state=State.INFERRED.value, error=reason, lease_owner=None, lease_expires=None,
+            next_attempt_at=utcnow() + dt.timedelta(seconds=delay_seconds),
+        )
+
+    # -- failure, release, requeue ----------------------------------------------------------
+
+    def fail(self, job_id: str, owner: str, stage: State, reason: str, detail: dict[str, Any] | None = None) -> bool:
+        """Dead-letter a claimed job with the reason (and e.g. the server's OperationOutcome)."""
+        return self._fenced(
+            job_id, owner, stage,
+            state=State.FAILED.value, error=reason, error_detail=detail, lease_owner=None, lease_expires=None,
+        )
+
+    def release(self, job_id: str, owner: str, stage: State) -> bool:
+        """Give a claimed job back untouched (graceful shutdown), without counting the attempt."""
+        back = State.RECEIVED if stage == State.INFERRING else State.INFERRED
+        values: dict[str, Any] = dict(state=back.value, lease_owner=None, lease_expires=None)
+        if stage == State.INFERRING:
+            values["inference_attempts"] = Job.inference_attempts - 1
+        else:
+            values["write_attempts"] = Job.write_attempts - 1
+        return self._fenced(job_id, owner, stage, **values)
+
+    def requeue(self, job_ids: Iterable[str] | None = None) -> int:
+        """Send dead letters back: to write-back if they have results, else to inference."""
+        with self.Session.begin() as s:
+            q = select(Job).where(Job.state == State.FAILED.value)
+            if job_ids is not None:
+                q = q.where(Job.id.in_(list(job_ids)))
+            n = 0
+            for job in s.scalars(q).all():
+                job.state = State.INFERRED.value if job.results else State.RECEIVED.value
+                job.inference_attempts = 0
+                job.next_attempt_at = utcnow()
+                job.error = None
+                n += 1
+            return n
+
+    def _fenced(self, job_id: str, owner: str, stage: State, **values: Any) -> bool:
+        values.setdefault("updated_at", utcnow())
+        with self.Session.begin() as s:
+            res = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == stage.value, Job.lease_owner == owner)
+                .values(**values)
+            )
+            return res.rowcount == 1
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        with self.Session() as s:
+            rows = s.execute(select(Job.state, func.count()).group_by(Job.state)).all()
+        out = {state.value: 0 for state in State}
+        out.update({state: n for state, n in rows})
+        return out
+
+    def jobs(self, state: State | None = None, limit: int = 100) -> list[Job]:
+        with self.Session() as s:
+            q = select(Job).order_by(Job.created_at.desc()).limit(limit)
+            if state is not None:
+                q = q.where(Job.state == state.value)
+            return list(s.scalars(q).all())
+
+    # -- cursors and locks ------------------------------------------------------------------
+
+    def get_cursor(self, name: str) -> str | None:
+        with self.Session() as s:
+            row = s.get(Cursor, name)
+            return row.value if row else None
+
+    def set_cursor(self, name: str, value: str) -> None:
+        with self.Session.begin() as s:
+            row = s.get(Cursor, name)
+            if row is None:
+                s.add(Cursor(name=name, value=value))
+            else:
+                row.value = value
+
+    def acquire_lock(self, name: str, owner: str, ttl_seconds: float) -> bool:
+        """Take or renew lock ``name`` for ``owner``; False while someone else holds it."""
+        now = utcnow()
+        expires = now + dt.timedelta(seconds=ttl_seconds)
+        try:
+            with self.Session.begin() as s:
+                res = s.execute(
+                    update(Lock)
+                    .where(Lock.name == name, or_(Lock.owner == owner, Lock.expires_at < now))
+                    .values(owner=owner, expires_at=expires)
+                )
+                if res.rowcount == 1:
+                    return True
+                if s.get(Lock, name) is not None:
+                    return False
+                s.add(Lock(name=name, owner=owner, expires_at=expires))
+            return True
+        except IntegrityError:
+            return False
+
+    def release_lock(self, name: str, owner: str) -> None:
+        with self.Session.begin() as s:
+            s.execute(update(Lock).where(Lock.name == name, Lock.owner == owner).values(expires_at=utcnow()))
+

@@ -1,0 +1,113 @@
+"""Tables. The database holds PHI (the reports as received); logs never do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stored as naive UTC (SQLite compares datetimes as text), returned as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class State(str, enum.Enum):
+    """A job's life: received → inferring → inferred → writing → written.
+
+    ``failed`` is the dead letter (with the reason); ``superseded`` is a version replaced by a
+    newer one before it was written, so it is never written at all.
+    """
+
+    RECEIVED = "received"
+    INFERRING = "inferring"
+    INFERRED = "inferred"
+    WRITING = "writing"
+    WRITTEN = "written"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # The idempotency key: one job per report version, however often it is pushed.
+        UniqueConstraint("report_key", "report_version", name="uq_job_report_version"),
+        Index("ix_jobs_state_due", "state", "next_attempt_at"),
+        Index("ix_jobs_report_key", "report_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # "DiagnosticReport/<id>" or "identifier:<system>|<value>": how the EHR knows the report.
+    report_key: Mapped[str] = mapped_column(String(512))
+    # meta.versionId, or "sha256:<hash of the resource>" when the sender gives no version.
+    report_version: Mapped[str] = mapped_column(String(128))
+    resource: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(32), default="push")
+    correlation_id: Mapped[str] = mapped_column(String(64))
+
+    state: Mapped[str] = mapped_column(String(16), default=State.RECEIVED.value)
+    tasks: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    # Lease: a claimed job belongs to lease_owner until lease_expires; after that anyone may take it.
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    inference_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    write_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # The job for the previous version of the same report, whose written results this one amends.
+    supersedes: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    superseded_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # What the write-back produced on the server: resource references, for `GET /jobs/<id>`.
+    written: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    written_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Cursor(Base):
+    """Named positions, e.g. the pull poller's ``_lastUpdated`` high-water mark."""
+
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(512))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Lock(Base):
+    """A lease-based lock row (e.g. "the one scheduler"), renewed by its holder while alive."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
