@@ -29,17 +29,9 @@ def _settings(ctx: click.Context):
 
 
 def _router(ctx: click.Context, bundle: str | None):
-    from integration.inference import Engine, Router
+    from integration.inference import Router
 
-    settings = _settings(ctx)
-    inf = settings.inference
-    factory = lambda b: Engine(  # noqa: E731
-        b, compute_type=inf.compute_type, threads=inf.threads,
-        max_batch_size=inf.max_batch_size, max_input_tokens=inf.max_input_tokens,
-    )
-    if bundle:
-        return Router({"cli": bundle}, engine_factory=factory, verify_hash=inf.verify_hash)
-    return Router(inf.bundles, inf.routes, inf.default_bundle, engine_factory=factory, verify_hash=inf.verify_hash)
+    return Router.from_settings(_settings(ctx).inference, bundle)
 
 
 def _read_text(value: str | None, file: str | None, what: str) -> str | None:
@@ -89,6 +81,29 @@ def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, que
     if out.label_probs:
         payload["label_probs"] = {k: round(v, 4) for k, v in out.label_probs.items()}
     click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="Process one batch and exit (for scripts and tests).")
+@click.pass_context
+def worker(ctx, once: bool) -> None:
+    """Run the inference worker: claim received jobs, run their tasks, store the results."""
+    from integration.audit import configure_logging
+    from integration.inference import Router
+    from integration.store import JobStore
+    from integration.worker import Worker
+
+    settings = _settings(ctx)
+    configure_logging(settings.audit.log_level)
+    store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+    try:
+        w = Worker(settings, store, Router.from_settings(settings.inference))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if once:
+        click.echo(f"processed {w.run_once()} job(s)")
+    else:
+        w.run_forever()
 
 
 def _register_training() -> None:

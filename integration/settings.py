@@ -47,8 +47,113 @@ class InferenceSettings(_Section):
         return v
 
 
+class StoreSettings(_Section):
+    url: str = "sqlite:///var/radlite.sqlite"
+    # A job whose worker died this many times is dead-lettered instead of taken again.
+    max_inference_attempts: int = Field(3, ge=1)
+
+
+class IntakeAuth(_Section):
+    # "token": bearer tokens required; "open": no auth, for local development only.
+    mode: Literal["token", "open"] = "token"
+    # sha256 hex digests of accepted bearer tokens (never the tokens themselves).
+    token_sha256: list[str] = Field(default_factory=list)
+    # A file with one sha256 digest per line, for secrets managed outside the config.
+    token_sha256_file: Path | None = None
+
+
+class IntakeSettings(_Section):
+    max_body_bytes: int = Field(5_000_000, ge=1024)
+    auth: IntakeAuth = Field(default_factory=IntakeAuth)
+    # Base URL used in job links (Location headers); None = the request's own host.
+    public_base_url: str | None = None
+
+
+class RouteRule(_Section):
+    """Which tasks run for which reports. Every given matcher must match (AND); within a
+    matcher, any listed value matches (OR)."""
+
+    name: str
+    loinc: list[str] = Field(default_factory=list)  # DiagnosticReport.code codings (any system's code)
+    category: list[str] = Field(default_factory=list)  # DiagnosticReport.category codes
+    modality: list[str] = Field(default_factory=list)  # DICOM modality codes in category/code
+    text_contains: list[str] = Field(default_factory=list)  # case-insensitive, in code.text/display
+    fhirpath: str | None = None  # a FHIRPath expression evaluated on the report; true = match
+    tasks: list[str]
+
+
+class RoutingSettings(_Section):
+    rules: list[RouteRule] = Field(default_factory=list)
+    # Tasks for reports no rule matches; empty = such reports are stored as written with no results.
+    default_tasks: list[str] = Field(default_factory=list)
+
+
+class WorkerSettings(_Section):
+    batch_size: int = Field(4, ge=1)
+    lease_seconds: float = Field(600, gt=0)
+    poll_seconds: float = Field(1.0, gt=0)
+
+
+class EhrAuth(_Section):
+    mode: Literal["none", "bearer", "smart"] = "none"
+    # bearer: the token comes from this environment variable or file, never from the config.
+    token_env: str | None = None
+    token_file: Path | None = None
+    # smart: SMART Backend Services (client_credentials with a private_key_jwt assertion).
+    client_id: str | None = None
+    token_url: str | None = None
+    private_key_file: Path | None = None
+    key_id: str | None = None
+    algorithm: Literal["RS384", "ES384"] = "RS384"
+    scope: str = "system/Observation.write system/DiagnosticReport.read system/Provenance.write"
+
+
+class EhrSettings(_Section):
+    base_url: str = "http://127.0.0.1:8080/fhir"
+    auth: EhrAuth = Field(default_factory=EhrAuth)
+    timeout_seconds: float = Field(30, gt=0)
+
+
+class WritebackSettings(_Section):
+    interval_seconds: float = Field(5, gt=0)
+    batch_size: int = Field(10, ge=1)
+    lease_seconds: float = Field(120, gt=0)
+    backoff_base_seconds: float = Field(2, gt=0)
+    backoff_max_seconds: float = Field(300, gt=0)
+    # Transient failures are retried until this many attempts, then dead-lettered.
+    max_attempts: int = Field(50, ge=1)
+    mappings_dir: Path = ROOT / "mappings"
+    # Also write an AuditEvent (IHE BALP style) with each bundle.
+    audit_event: bool = False
+
+
+class PullSettings(_Section):
+    enabled: bool = False
+    interval_seconds: float = Field(60, gt=0)
+    # Extra search parameters for GET [base]/DiagnosticReport (e.g. category, status).
+    search: dict[str, str] = Field(default_factory=lambda: {"status": "final"})
+    page_size: int = Field(50, ge=1)
+
+
+class AuditSettings(_Section):
+    # Hash-chained audit file; None disables the file (the JSON log still has every event).
+    file: Path | None = Path("var/audit.jsonl")
+    # Environment variable holding the HMAC key for hashing identifiers in logs.
+    secret_env: str = "RADLITE_AUDIT_SECRET"
+    secret_file: Path | None = None
+    log_level: str = "INFO"
+
+
 class Settings(_Section):
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    ehr: EhrSettings = Field(default_factory=EhrSettings)
+    writeback: WritebackSettings = Field(default_factory=WritebackSettings)
+    pull: PullSettings = Field(default_factory=PullSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     # Sources the values came from, for `radlite doctor` and the audit log.
     sources: list[str] = Field(default_factory=list, exclude=True)
 

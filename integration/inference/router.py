@@ -43,6 +43,23 @@ class Router:
         self._verify = verify_hash
         self._engines: dict[str, Engine] = {}
 
+    @classmethod
+    def from_settings(cls, inf, bundle: str | Path | None = None) -> "Router":
+        """A router for ``settings.inference``; ``bundle`` replaces the configured bundles with one."""
+
+        def factory(b: Bundle) -> Engine:
+            return Engine(
+                b,
+                compute_type=inf.compute_type,
+                threads=inf.threads,
+                max_batch_size=inf.max_batch_size,
+                max_input_tokens=inf.max_input_tokens,
+            )
+
+        if bundle is not None:
+            return cls({"cli": bundle}, engine_factory=factory, verify_hash=inf.verify_hash)
+        return cls(inf.bundles, inf.routes, inf.default_bundle, engine_factory=factory, verify_hash=inf.verify_hash)
+
     def bundle_name(self, task: str) -> str:
         if task not in TASKS:
             raise KeyError(f"unknown task {task!r}")

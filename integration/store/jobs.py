@@ -126,6 +126,7 @@ class JobStore:
             report_key=key,
             report_version=version,
             resource=resource,
+            subject_ref=((resource.get("subject") or {}).get("reference") or None),
             source=source,
             correlation_id=correlation_id or uuid.uuid4().hex,
             state=State.RECEIVED.value,
@@ -312,6 +313,23 @@ class JobStore:
         out = {state.value: 0 for state in State}
         out.update({state: n for state, n in rows})
         return out
+
+    def prior_report(self, job: Job) -> Job | None:
+        """The same patient's most recent other report received before ``job`` (for comparison)."""
+        if not job.subject_ref:
+            return None
+        with self.Session() as s:
+            return s.scalars(
+                select(Job)
+                .where(
+                    Job.subject_ref == job.subject_ref,
+                    Job.report_key != job.report_key,
+                    Job.created_at < job.created_at,
+                    Job.state != State.SUPERSEDED.value,
+                )
+                .order_by(Job.created_at.desc())
+                .limit(1)
+            ).first()
 
     def jobs(self, state: State | None = None, limit: int = 100) -> list[Job]:
         with self.Session() as s:

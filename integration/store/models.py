@@ -66,6 +66,8 @@ class Job(Base):
     # meta.versionId, or "sha256:<hash of the resource>" when the sender gives no version.
     report_version: Mapped[str] = mapped_column(String(128))
     resource: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # DiagnosticReport.subject.reference: finds a patient's earlier report for temporal comparison.
+    subject_ref: Mapped[str | None] = mapped_column(String(512), nullable=True, index=True)
     source: Mapped[str] = mapped_column(String(32), default="push")
     correlation_id: Mapped[str] = mapped_column(String(64))
 

@@ -1,0 +1,230 @@
+"""The inference worker: claim received jobs, run the tasks their reports call for, store results.
+
+One batch = up to ``worker.batch_size`` jobs. All their task requests go to the router together,
+so requests of one task are batched across reports. If the batch fails as a whole, each job is
+retried alone so one bad report cannot sink the others; a job that still fails is dead-lettered
+with the reason. Results are stored fenced on the lease: a worker that lost its lease (it was too
+slow, or presumed dead) cannot overwrite the work of the one that took over.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
+from integration.inference import Output, Request, Router
+from integration.settings import RouteRule, Settings
+from integration.store import Job, JobStore, State
+from integration.tasks import TASKS, TaskInput
+
+log = get_logger("radlite.worker")
+
+# Tasks that need an input a pushed report does not carry (a hypothesis, a question): they are
+# served by the API, never chosen by routing rules.
+API_ONLY_TASKS = frozenset({"radiology_nli", "radiology_qa"})
+
+
+def _codes(concepts: Any) -> set[str]:
+    out: set[str] = set()
+    for concept in concepts if isinstance(concepts, list) else [concepts]:
+        for coding in (concept or {}).get("coding") or []:
+            if coding.get("code"):
+                out.add(str(coding["code"]))
+    return out
+
+
+def _texts(resource: dict[str, Any]) -> str:
+    parts = [(resource.get("code") or {}).get("text") or ""]
+    for concept in [resource.get("code") or {}, *(resource.get("category") or [])]:
+        parts.extend(c.get("display") or "" for c in concept.get("coding") or [])
+    return " ".join(parts).lower()
+
+
+def rule_matches(rule: RouteRule, resource: dict[str, Any]) -> bool:
+    code_codes = _codes(resource.get("code"))
+    category_codes = _codes(resource.get("category") or [])
+    if rule.loinc and not code_codes & set(rule.loinc):
+        return False
+    if rule.category and not category_codes & set(rule.category):
+        return False
+    if rule.modality and not (code_codes | category_codes) & set(rule.modality):
+        return False
+    if rule.text_contains:
+        text = _texts(resource)
+        if not any(t.lower() in text for t in rule.text_contains):
+            return False
+    if rule.fhirpath:
+        from fhirpathpy import evaluate
+
+        result = evaluate(resource, rule.fhirpath)
+        if not (result and all(bool(v) for v in result)):
+            return False
+    return True
+
+
+def select_tasks(resource: dict[str, Any], settings: Settings) -> tuple[str, list[str]]:
+    """(name of the matching rule or "default", tasks to run); the first matching rule wins."""
+    for rule in settings.routing.rules:
+        if rule_matches(rule, resource):
+            return rule.name, list(rule.tasks)
+    return "default", list(settings.routing.default_tasks)
+
+
+def check_routing(settings: Settings) -> None:
+    """Refuse at startup the routing the worker could never run."""
+    problems = []
+    for rule in settings.routing.rules:
+        for task in rule.tasks:
+            if task not in TASKS:
+                problems.append(f"routing rule {rule.name!r}: unknown task {task!r}")
+            elif task in API_ONLY_TASKS:
+                problems.append(f"routing rule {rule.name!r}: {task} needs API input and cannot be routed")
+    for task in settings.routing.default_tasks:
+        if task not in TASKS or task in API_ONLY_TASKS:
+            problems.append(f"routing.default_tasks: {task!r} cannot run on a pushed report")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def result_record(out: Output, router: Router) -> dict[str, Any]:
+    bundle = router.engine_for(out.result.task).bundle
+    record = {
+        "parsed": out.result.parsed,
+        "value": out.result.value,
+        "error": out.result.error,
+        "raw": out.result.raw,
+        "mode": out.mode,
+        "bundle": {
+            "name": bundle.name,
+            "version": bundle.manifest.version,
+            "sha256": bundle.model_sha256,
+            "base_model": bundle.manifest.base_model,
+        },
+        "prompt_tokens": out.prompt_tokens,
+        "output_tokens": out.output_tokens,
+        "seconds": round(out.seconds, 4),
+    }
+    if out.label_probs:
+        record["label_probs"] = out.label_probs
+    return record
+
+
+@dataclass
+class Plan:
+    job: Job
+    tasks: list[str]
+    requests: list[Request]
+    skipped: dict[str, str]
+
+
+class Worker:
+    def __init__(self, settings: Settings, store: JobStore, router: Router, owner: str | None = None) -> None:
+        check_routing(settings)
+        self.settings = settings
+        self.store = store
+        self.router = router
+        self.owner = owner or f"worker:{socket.gethostname()}:{os.getpid()}"
+        self.stop = threading.Event()
+
+    def plan(self, job: Job) -> Plan:
+        from integration.fhir.report import report_text
+
+        rule, tasks = select_tasks(job.resource, self.settings)
+        text = report_text(job.resource)
+        requests, skipped = [], {}
+        for task in tasks:
+            x = TaskInput(report=text)
+            if task == "temporal_comparison":
+                prior = self.store.prior_report(job)
+                if prior is None:
+                    skipped[task] = "no earlier report for this patient"
+                    continue
+                x = TaskInput(report=text, prior_report=report_text(prior.resource))
+            requests.append(Request(task, x))
+        audit("job.planned", job=job.id, rule=rule, tasks=[r.task for r in requests], skipped=sorted(skipped))
+        return Plan(job, [r.task for r in requests], requests, skipped)
+
+    def run_once(self) -> int:
+        """Claim and process one batch; return how many jobs were claimed."""
+        ws = self.settings.worker
+        jobs = self.store.claim_for_inference(self.owner, ws.batch_size, ws.lease_seconds)
+        if not jobs:
+            return 0
+        plans = []
+        for job in jobs:
+            try:
+                plans.append(self.plan(job))
+            except Exception as exc:  # noqa: BLE001 - a bad report fails alone
+                self._fail(job, f"cannot prepare report: {type(exc).__name__}: {exc}")
+        if self.stop.is_set():
+            for plan in plans:
+                self.store.release(plan.job.id, self.owner, State.INFERRING)
+            return len(jobs)
+        try:
+            self._infer(plans)
+        except Exception:  # noqa: BLE001 - isolate the job that breaks the batch
+            log.warning("batch.failed_retrying_singly", jobs=len(plans))
+            for plan in plans:
+                try:
+                    self._infer([plan])
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(plan.job, f"inference failed: {type(exc).__name__}: {exc}")
+        return len(jobs)
+
+    def _infer(self, plans: Sequence[Plan]) -> None:
+        requests = [r for p in plans for r in p.requests]
+        for plan in plans:
+            bind_correlation_id(plan.job.correlation_id)
+            audit("inference.started", job=plan.job.id, report=hash_id(plan.job.report_key), tasks=plan.tasks)
+        clear_context()
+        started = time.perf_counter()
+        outputs = self.router.run(requests)
+        elapsed = time.perf_counter() - started
+        i = 0
+        for plan in plans:
+            bind_correlation_id(plan.job.correlation_id)
+            results: dict[str, Any] = {}
+            for task in plan.tasks:
+                out = outputs[i]
+                i += 1
+                results[task] = result_record(out, self.router)
+                bundle = results[task]["bundle"]
+                audit(
+                    "inference.finished", job=plan.job.id, task=task, bundle=bundle["name"],
+                    bundle_sha256=bundle["sha256"][:12], mode=out.mode, prompt_tokens=out.prompt_tokens,
+                    output_tokens=out.output_tokens, seconds=round(out.seconds, 3),
+                )
+                if not out.result.parsed:
+                    audit("inference.parse_failed", job=plan.job.id, task=task)
+            for task, why in plan.skipped.items():
+                results[task] = {"parsed": False, "value": None, "error": f"skipped: {why}", "skipped": True}
+            if self.store.finish_inference(plan.job.id, self.owner, plan.tasks, results):
+                audit("job.inferred", job=plan.job.id, tasks=len(plan.tasks), batch_seconds=round(elapsed, 3))
+            else:
+                audit("job.lease_lost", job=plan.job.id)
+        clear_context()
+
+    def _fail(self, job: Job, reason: str) -> None:
+        bind_correlation_id(job.correlation_id)
+        if self.store.fail(job.id, self.owner, State.INFERRING, reason):
+            audit("job.dead_lettered", job=job.id, stage="inference", reason=reason.split(":")[0])
+        clear_context()
+
+    def run_forever(self) -> None:
+        """Loop until SIGTERM/SIGINT; the batch in hand is finished (or released) first."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                signal.signal(sig, lambda *_: self.stop.set())
+            except ValueError:  # not the main thread (tests)
+                pass
+        audit("worker.started", owner=hash_id(self.owner))
+        while not self.stop.is_set():
+            if self.run_once() == 0:
+                self.stop.wait(self.settings.worker.poll_seconds)
+        audit("worker.stopped", owner=hash_id(self.owner))
