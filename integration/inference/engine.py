@@ -20,11 +20,9 @@ from typing import Sequence
 
 import ctranslate2
 
+from integration.inference import prompting
 from integration.inference.bundle import Bundle
 from integration.tasks import Task, TaskInput, TaskResult, get_task
-
-# End-of-turn markers of the chat templates we ship or expect (ChatML, Llama 3, Phi).
-_KNOWN_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
 
 
 @dataclass(frozen=True)
@@ -76,24 +74,16 @@ class Engine:
             inter_threads=1,
             intra_threads=threads,
         )
-        self.end_tokens = self._end_tokens()
+        try:
+            self.end_tokens = prompting.end_tokens(self.tokenizer, bundle.manifest.end_tokens)
+        except ValueError as exc:
+            raise ValueError(f"bundle {bundle.path}: {exc}") from None
         self._end_id = self.tokenizer.convert_tokens_to_ids(self.end_tokens[0])
-
-    def _end_tokens(self) -> list[str]:
-        vocab = self.tokenizer.get_vocab()
-        wanted = list(self.bundle.manifest.end_tokens) or [
-            t for t in (*_KNOWN_END_TOKENS, self.tokenizer.eos_token) if t
-        ]
-        present = [t for t in dict.fromkeys(wanted) if t in vocab]
-        if not present:
-            raise ValueError(f"bundle {self.bundle.path}: none of the end tokens {wanted} is in the vocabulary")
-        return present
 
     # -- tokenization -------------------------------------------------------------------------
 
     def prompt_ids(self, task: Task, x: TaskInput) -> list[int]:
-        text = self.tokenizer.apply_chat_template(task.messages(x), tokenize=False, add_generation_prompt=True)
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = prompting.prompt_ids(self.tokenizer, task, x)
         if len(ids) > self.max_input_tokens:
             raise ValueError(
                 f"prompt for task {task.name} is {len(ids)} tokens; the limit is {self.max_input_tokens}"
@@ -101,7 +91,7 @@ class Engine:
         return ids
 
     def answer_ids(self, answer: str) -> list[int]:
-        return self.tokenizer(answer, add_special_tokens=False)["input_ids"] + [self._end_id]
+        return prompting.answer_ids(self.tokenizer, answer, self._end_id)
 
     def _tokens(self, ids: Sequence[int]) -> list[str]:
         return self.tokenizer.convert_ids_to_tokens(list(ids))

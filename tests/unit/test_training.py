@@ -1,0 +1,116 @@
+"""LoRA training, resume, merge and bundle build on a tiny random Qwen2 (no download)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from integration.inference import Engine, Request, load_bundle  # noqa: E402
+from integration.samples import sample_reports  # noqa: E402
+from integration.tasks import TASKS, TaskInput  # noqa: E402
+from training.build import adapter_sha256, build, merge  # noqa: E402
+from training.tiny import make_model  # noqa: E402
+from training.train import TaskBalancedSampler, TrainConfig, encode, lr_at, train  # noqa: E402
+
+
+def _rows() -> list[dict]:
+    rows = []
+    for s in sample_reports():
+        findings, _, impression = s["text"].partition("IMPRESSION:")
+        if impression:
+            rows.append({"task": "impression_generation", "input": {"report": findings},
+                         "output": " ".join(impression.split()), "split": "train"})
+        rows.append({"task": "radiology_nli", "input": {"report": s["text"], "hypothesis": "The lungs are clear."},
+                     "output": "neutral", "split": "train"})
+        rows.append({"task": "m_staging", "input": {"report": s["text"]}, "output": "M0", "split": "train"})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory) -> Path:
+    return make_model(tmp_path_factory.mktemp("hf") / "qwen2", "qwen2")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("data")
+    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    return d
+
+
+def _cfg(tiny_hf, data_dir, out, **kw) -> TrainConfig:
+    base = dict(base=str(tiny_hf), data=str(data_dir), out=str(out), rank=4, alpha=8, steps=6,
+                batch_size=2, lr=5e-2, warmup=1, checkpoint_every=3, max_len=1024)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_loss_only_on_answer_tokens(tiny_hf) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_hf)
+    end_id = tok.convert_tokens_to_ids("<|im_end|>")
+    ids, labels = encode(tok, {"task": "m_staging", "input": {"report": "Liver lesions."}, "output": "M1"}, end_id)
+    answer = [t for t in labels if t != -100]
+    assert answer == tok("M1", add_special_tokens=False)["input_ids"] + [end_id]
+    assert ids[-len(answer):] == answer and len(labels) == len(ids)
+
+
+def test_sampler_is_task_balanced() -> None:
+    encoded = {"a": [([1], [1])] * 100, "b": [([2], [2])] * 2}
+    batch = next(TaskBalancedSampler(encoded, 0).batches(400))
+    share_b = sum(ids == [2] for ids, _ in batch) / len(batch)
+    assert 0.4 < share_b < 0.6  # b has 2% of the rows but half the draws
+
+
+def test_lr_schedule_warms_up_and_decays() -> None:
+    cfg = TrainConfig(base="", data="", out="", steps=100, warmup=10, lr=1.0)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(99, cfg) == pytest.approx(0.1, abs=0.01)
+
+
+def test_refuses_rows_from_other_splits(tiny_hf, tmp_path) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    rows = _rows()
+    rows[0]["split"] = "test"
+    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="another split"):
+        train(_cfg(tiny_hf, d, tmp_path / "run"), progress=False)
+
+
+def test_train_resume_merge_and_build(tiny_hf, data_dir, tmp_path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    run = tmp_path / "run"
+    train(_cfg(tiny_hf, data_dir, run, steps=3), progress=False)
+    assert (run / "checkpoint" / "state.pt").is_file()
+    adapter = train(_cfg(tiny_hf, data_dir, run, steps=6), progress=False)  # resumes at step 3
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["steps_run"] == 3
+    assert set(meta["examples"]) == {"impression_generation", "radiology_nli", "m_staging"}
+
+    # Merged weights must give the same logits as base + adapter.
+    merged_dir = merge(tiny_hf, adapter, tmp_path / "merged")
+    ids = torch.tensor([[5, 17, 42, 99, 7, 3]])
+    base = AutoModelForCausalLM.from_pretrained(tiny_hf, dtype=torch.float32).eval()
+    with torch.no_grad():
+        base_logits = base(ids).logits
+        peft_logits = PeftModel.from_pretrained(base, str(adapter)).eval()(ids).logits
+        merged_logits = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()(ids).logits
+    assert not torch.allclose(base_logits, peft_logits, atol=1e-3)  # the adapter did learn something
+    torch.testing.assert_close(merged_logits, peft_logits, atol=1e-4, rtol=1e-4)
+
+    bundle = build(tiny_hf, tmp_path / "bundle", name="tiny-ft", version="0.0.1", base_model="random-qwen2",
+                   adapter_dir=adapter)
+    assert bundle.manifest.adapter_sha256 == adapter_sha256(adapter)
+    loaded = load_bundle(tmp_path / "bundle")
+    out = Engine(loaded, threads=1).run([Request("m_staging", TaskInput(report="Liver lesions."))])[0]
+    assert out.result.value in TASKS["m_staging"].labels

@@ -1,0 +1,82 @@
+"""Base + LoRA adapter -> merged transformers folder -> CTranslate2 int8 bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from integration.inference.bundle import Bundle, file_sha256
+from training.convert import build_bundle
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CARD = "radlite-adapter.json"  # what the adapter was trained on and how it scored
+
+
+def adapter_sha256(adapter_dir: str | Path) -> str:
+    return file_sha256(Path(adapter_dir) / ADAPTER_WEIGHTS)
+
+
+def merge(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path) -> Path:
+    """Fold the adapter into the base weights (W + BA·alpha/r) and save a plain transformers folder."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    out = Path(out_dir)
+    merged.save_pretrained(out)
+    AutoTokenizer.from_pretrained(str(base_dir)).save_pretrained(out)
+    return out
+
+
+def build(
+    base_dir: str | Path,
+    out_bundle: str | Path,
+    *,
+    name: str,
+    version: str,
+    base_model: str,
+    adapter_dir: str | Path | None = None,
+    quantization: str = "int8",
+) -> Bundle:
+    """Make a bundle from a base folder and (optionally) an adapter; without one, the bundle is
+    the zero-shot base model, and its manifest says so."""
+    card: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if adapter_dir is None:
+        extra["zero_shot"] = True
+        return build_bundle(base_dir, out_bundle, name=name, version=version, base_model=base_model,
+                            quantization=quantization, extra=extra)
+    adapter_dir = Path(adapter_dir)
+    if (adapter_dir / ADAPTER_CARD).is_file():
+        card = json.loads((adapter_dir / ADAPTER_CARD).read_text(encoding="utf-8"))
+    if card.get("training"):
+        extra["training"] = card["training"]
+    with tempfile.TemporaryDirectory(prefix="radlite-merge-") as tmp:
+        merged = merge(base_dir, adapter_dir, Path(tmp) / "merged")
+        return build_bundle(
+            merged,
+            out_bundle,
+            name=name,
+            version=version,
+            base_model=base_model,
+            tasks=card.get("tasks"),
+            adapter_sha256=adapter_sha256(adapter_dir),
+            quantization=quantization,
+            eval_scores=card.get("eval", {}),
+            extra=extra,
+        )
+
+
+def copy_adapter(run_adapter: str | Path, dest: str | Path, card: dict[str, Any]) -> Path:
+    """Install a trained adapter where `radlite model build` finds it, with its card."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for fname in (ADAPTER_WEIGHTS, "adapter_config.json"):
+        shutil.copy2(Path(run_adapter) / fname, dest / fname)
+    (dest / ADAPTER_CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return dest

@@ -1,0 +1,219 @@
+"""Multi-task LoRA fine-tuning, in one readable loop.
+
+Defaults follow the RadLite paper: LoRA rank 64, alpha 128, dropout 0.05 on all seven
+projections (q, k, v, o, gate, up, down). Loss is on the answer tokens only. Each step draws
+its examples task-balanced (a task uniformly, then an example of that task), so a large task
+(impression generation) cannot drown a small one (M staging). Checkpoints hold the adapter,
+the optimizer and the step, so an interrupted run resumes where it stopped.
+
+Prompts are tokenized by ``integration.inference.prompting`` -- the very code the engine uses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from integration.inference import prompting
+from integration.tasks import TaskInput, get_task
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class TrainConfig:
+    base: str  # transformers folder (or hub id) of the base model
+    data: str  # dataset folder with train.jsonl (from `radlite model data`)
+    out: str  # run folder: checkpoints and the final adapter
+    rank: int = 64
+    alpha: int = 128
+    dropout: float = 0.05
+    targets: tuple[str, ...] = LORA_TARGETS
+    steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 2e-4
+    warmup: int = 30
+    weight_decay: float = 0.0
+    max_len: int = 512  # longer examples are skipped, never truncated (that would change the prompt)
+    seed: int = 0
+    tasks: tuple[str, ...] = ()  # empty = every task in the data
+    checkpoint_every: int = 100
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    bf16: bool = False  # autocast to bfloat16 (CPUs with AVX512-BF16/AMX, or GPUs)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_examples(data_dir: str | Path, split: str = "train") -> list[dict[str, Any]]:
+    path = Path(data_dir) / f"{split}.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def encode(tokenizer: Any, row: dict[str, Any], end_id: int) -> tuple[list[int], list[int]]:
+    """(input ids, labels) for one example; labels are -100 on the prompt."""
+    task = get_task(row["task"])
+    x = TaskInput(**row["input"])
+    prompt = prompting.prompt_ids(tokenizer, task, x)
+    answer = prompting.answer_ids(tokenizer, row["output"], end_id)
+    return prompt + answer, [-100] * len(prompt) + answer
+
+
+class TaskBalancedSampler:
+    """Endless batches: pick a task uniformly, then one of its examples (reshuffled per pass)."""
+
+    def __init__(self, encoded: dict[str, list[tuple[list[int], list[int]]]], seed: int) -> None:
+        self.encoded = {t: rows for t, rows in encoded.items() if rows}
+        self.rng = random.Random(seed)
+        self.order = {t: [] for t in self.encoded}
+
+    def _next(self, task: str):
+        if not self.order[task]:
+            self.order[task] = list(range(len(self.encoded[task])))
+            self.rng.shuffle(self.order[task])
+        return self.encoded[task][self.order[task].pop()]
+
+    def batches(self, size: int) -> Iterator[list[tuple[list[int], list[int]]]]:
+        tasks = sorted(self.encoded)
+        while True:
+            yield [self._next(self.rng.choice(tasks)) for _ in range(size)]
+
+
+def collate(batch, pad_id: int):
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, (ids, lab) in enumerate(batch):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, : len(lab)] = torch.tensor(lab)
+        mask[i, : len(ids)] = 1
+    return input_ids, labels, mask
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to 10% of the peak."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
+    """Train and return the folder of the final adapter (``<out>/adapter``)."""
+    import torch
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict
+    from tqdm import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    # -- data ----------------------------------------------------------------------------------
+    tokenizer = AutoTokenizer.from_pretrained(cfg.base)
+    end_id = tokenizer.convert_tokens_to_ids(prompting.end_tokens(tokenizer)[0])
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_id
+    rows = [r for r in load_examples(cfg.data) if not cfg.tasks or r["task"] in cfg.tasks]
+    if any(r.get("split") not in (None, "train") for r in rows):
+        raise ValueError("train.jsonl holds rows of another split; refusing to train on them")
+    encoded: dict[str, list] = {}
+    skipped = 0
+    for row in rows:
+        ids, labels = encode(tokenizer, row, end_id)
+        if len(ids) > cfg.max_len:
+            skipped += 1
+            continue
+        encoded.setdefault(row["task"], []).append((ids, labels))
+    if not encoded:
+        raise ValueError(f"no training examples under max_len={cfg.max_len} in {cfg.data}")
+    sampler = TaskBalancedSampler(encoded, cfg.seed)
+
+    # -- model ---------------------------------------------------------------------------------
+    model = AutoModelForCausalLM.from_pretrained(cfg.base, dtype=torch.float32)
+    lora = LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.targets),
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    start = 0
+    ckpt = out / "checkpoint"
+    if (ckpt / "state.pt").is_file():
+        state = torch.load(ckpt / "state.pt", map_location=device, weights_only=False)
+        set_peft_model_state_dict(model, state["adapter"])
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.rng.setstate(state["sampler_rng"])
+        sampler.order = state["sampler_order"]
+        torch.set_rng_state(state["torch_rng"])
+        start = state["step"]
+
+    meta = {
+        "config": asdict(cfg),
+        "examples": {t: len(v) for t, v in encoded.items()},
+        "skipped_too_long": skipped,
+        "trainable_params": sum(p.numel() for p in params),
+        "device": device,
+    }
+    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    # -- loop ----------------------------------------------------------------------------------
+    model.train()
+    batches = sampler.batches(cfg.batch_size)
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc="train")
+    losses: list[float] = []
+    t0 = time.time()
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        total = 0.0
+        for _ in range(cfg.grad_accum):
+            input_ids, labels, mask = (t.to(device) for t in collate(next(batches), pad_id))
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=cfg.bf16):
+                loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss / cfg.grad_accum
+            loss.backward()
+            total += loss.item()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(total)
+        bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", lr=f"{lr_at(step, cfg):.1e}")
+
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            ckpt.mkdir(exist_ok=True)
+            state = {
+                "adapter": get_peft_model_state_dict(model),
+                "optimizer": optimizer.state_dict(),
+                "sampler_rng": sampler.rng.getstate(),
+                "sampler_order": sampler.order,
+                "torch_rng": torch.get_rng_state(),
+                "step": step + 1,
+            }
+            torch.save(state, ckpt / "state.pt.tmp")
+            (ckpt / "state.pt.tmp").replace(ckpt / "state.pt")  # atomic: a crash keeps the last one
+            with (out / "loss.jsonl").open("a") as fh:
+                fh.write(json.dumps({"step": step + 1, "loss": sum(losses[-20:]) / len(losses[-20:])}) + "\n")
+
+    adapter_dir = out / "adapter"
+    model.save_pretrained(adapter_dir)
+    meta["train_seconds"] = round(time.time() - t0, 1)
+    meta["steps_run"] = cfg.steps - start
+    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return adapter_dir
