@@ -109,10 +109,11 @@ def worker(ctx, once: bool) -> None:
 def _register_training() -> None:
     # The training verbs need the `train` extra (torch, peft); serving installs can lack it.
     try:
-        from training.cli import model
+        from training.cli import eval_cmd, model
     except ImportError:
         return
     cli.add_command(model)
+    cli.add_command(eval_cmd)
 
 
 _register_training()

@@ -25,3 +25,101 @@ def base(name: str, out: str | None) -> None:
     except BaseModelError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"base model {name} saved to {path}")
+
+
+DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "radlite-mini"
+
+
+@model.command("train")
+@click.option("--base", "base_dir", default="models/base/smollm2", show_default=True, type=click.Path(file_okay=False))
+@click.option("--data", "data_dir", default="var/data", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", default="var/runs/radlite-mini", show_default=True, type=click.Path(file_okay=False))
+@click.option("--rank", default=64, show_default=True, help="LoRA rank (paper: 64).")
+@click.option("--alpha", default=128, show_default=True, help="LoRA alpha (paper: 128).")
+@click.option("--dropout", default=0.05, show_default=True)
+@click.option("--steps", default=1000, show_default=True)
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--grad-accum", default=1, show_default=True)
+@click.option("--lr", default=2e-4, show_default=True)
+@click.option("--max-len", default=512, show_default=True, help="Skip (never truncate) longer examples.")
+@click.option("--task", "tasks", multiple=True, help="Train on these tasks only (default: all in the data).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", default=0, show_default=True, help="torch CPU threads (0 = default).")
+@click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
+@click.option("--checkpoint-every", default=50, show_default=True)
+def train_cmd(base_dir, data_dir, out, rank, alpha, dropout, steps, batch_size, grad_accum, lr, max_len,
+              tasks, seed, threads, bf16, checkpoint_every) -> None:
+    """Multi-task LoRA fine-tuning (resumes from OUT/checkpoint if present)."""
+    from training.train import TrainConfig, train
+
+    cfg = TrainConfig(base=base_dir, data=data_dir, out=out, rank=rank, alpha=alpha, dropout=dropout,
+                      steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_len=max_len,
+                      tasks=tuple(tasks), seed=seed, threads=threads, bf16=bf16,
+                      checkpoint_every=checkpoint_every)
+    try:
+        adapter = train(cfg)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"adapter saved to {adapter}")
+
+
+@model.command("build")
+@click.option("--base", "base_name", default="smollm2", show_default=True,
+              help="Base model: smollm2, a transformers folder or a hub id.")
+@click.option("--adapter", "adapter_dir", type=click.Path(file_okay=False),
+              help=f"LoRA adapter folder (default: the committed {DEFAULT_ADAPTER.name} adapter if present).")
+@click.option("--no-adapter", is_flag=True, help="Build the zero-shot base model as a bundle.")
+@click.option("--out", type=click.Path(file_okay=False), help="Bundle folder (default models/<name>).")
+@click.option("--name", default=None, help="Bundle name (default radlite-mini, or <base>-zero-shot).")
+@click.option("--version", "version", default=None, help="Bundle version (default from the adapter card).")
+def build_cmd(base_name, adapter_dir, no_adapter, out, name, version) -> None:
+    """Base + adapter -> merged -> CTranslate2 int8 bundle with manifest."""
+    import json
+    import time
+
+    from training.base_models import base_model_id, prepare_base
+    from training.build import ADAPTER_CARD, build
+
+    started = time.time()
+    if adapter_dir is None and not no_adapter and (DEFAULT_ADAPTER / "adapter_config.json").is_file():
+        adapter_dir = str(DEFAULT_ADAPTER)
+    if no_adapter:
+        adapter_dir = None
+    short = Path(base_name).name
+    name = name or ("radlite-mini" if adapter_dir and short == "smollm2" else f"{short}-zero-shot" if not adapter_dir else f"radlite-{short}")
+    card = {}
+    if adapter_dir and (Path(adapter_dir) / ADAPTER_CARD).is_file():
+        card = json.loads((Path(adapter_dir) / ADAPTER_CARD).read_text())
+    version = version or card.get("version", "0.0.0")
+    base_dir = Path("models") / "base" / short
+    if Path(base_name).is_dir():
+        base_dir = Path(base_name)
+    elif not (base_dir / "config.json").is_file():
+        click.echo(f"preparing base model {base_name} in {base_dir}")
+        prepare_base(base_name, base_dir)
+    target = Path(out or Path("models") / name)
+    bundle = build(base_dir, target, name=name, version=version, base_model=base_model_id(base_name),
+                   adapter_dir=adapter_dir)
+    kind = f"adapter {bundle.manifest.adapter_sha256[:12]}" if adapter_dir else "zero-shot, no adapter"
+    click.echo(f"bundle {bundle.name} {bundle.manifest.version} ({kind}) at {target} "
+               f"in {time.time() - started:.0f} s; model sha256 {bundle.short_hash}")
+
+
+@click.command("eval")
+@click.option("--bundle", "bundles", multiple=True, required=True, type=click.Path(file_okay=False),
+              help="Bundle to evaluate; repeat to compare (e.g. fine-tuned and zero-shot).")
+@click.option("--data", "data_dir", default="var/data", show_default=True, type=click.Path(file_okay=False))
+@click.option("--split", default="test", show_default=True, type=click.Choice(["test", "val"]))
+@click.option("--task", "tasks", multiple=True)
+@click.option("--limit-per-task", type=int, default=None, help="Evaluate at most N examples per task.")
+@click.option("--threads", default=0, show_default=True)
+@click.option("--out", default="var/eval", show_default=True, type=click.Path(file_okay=False))
+def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, out) -> None:
+    """Per-task held-out metrics (paper's), parse failures; markdown + JSON + PNG report."""
+    from training.evaluate import evaluate, markdown, write_report
+
+    reports = [evaluate(b, data_dir, split=split, tasks=tasks or None, limit_per_task=limit_per_task,
+                        threads=threads) for b in bundles]
+    paths = write_report(reports, out)
+    click.echo(markdown(reports))
+    click.echo(f"report: {paths['markdown']}, {paths['json']}, {paths['png']}")
