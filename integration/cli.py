@@ -106,6 +106,86 @@ def worker(ctx, once: bool) -> None:
         w.run_forever()
 
 
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
+@click.pass_context
+def serve(ctx, host: str, port: int) -> None:
+    """Run the FHIR intake API (development server; use gunicorn in production)."""
+    from werkzeug.serving import run_simple
+
+    from integration.app import create_app
+    from integration.audit import configure_logging, load_secret, set_secret
+
+    settings = _settings(ctx)
+    configure_logging(settings.audit.log_level)
+    set_secret(load_secret(settings.audit.secret_env, settings.audit.secret_file))
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"radlite intake on http://{host}:{port}/fhir (jobs at /jobs/<id>, health at /healthz)", err=True)
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+# -- write-back (integration/writeback) ---------------------------------------------------------
+
+
+@cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Run one write-back tick and exit (for scripts and tests).")
+@click.pass_context
+def scheduler(ctx, once: bool) -> None:
+    """Run the write-back scheduler (exactly one writes: guarded by the store lock "scheduler")."""
+    from integration.audit import configure_logging, load_secret, set_secret
+    from integration.store import JobStore
+    from integration.writeback import AuthConfigError, FhirClient, MappingError, load_mappings
+    from integration.writeback.scheduler import WritebackScheduler
+
+    settings = _settings(ctx)
+    configure_logging(settings.audit.log_level)
+    set_secret(load_secret(settings.audit.secret_env, settings.audit.secret_file))
+    try:
+        mappings = load_mappings(settings.writeback.mappings_dir)
+        client = FhirClient.from_settings(settings.ehr)
+    except (MappingError, AuthConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+    sched = WritebackScheduler(store, client, mappings, settings.writeback)
+    try:
+        if once:
+            counts = sched.tick()
+            sched.release()
+            click.echo("another scheduler holds the lock" if counts is None else json.dumps(counts.as_dict()))
+        else:
+            click.echo(f"radlite scheduler writing to {settings.ehr.base_url} every "
+                       f"{settings.writeback.interval_seconds:g}s", err=True)
+            sched.run()
+    finally:
+        client.close()
+        store.close()
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """Inspect and manage jobs in the store."""
+
+
+@jobs_group.command("retry")
+@click.argument("job_ids", nargs=-1)
+@click.pass_context
+def jobs_retry(ctx, job_ids: tuple[str, ...]) -> None:
+    """Requeue dead-lettered jobs (all of them when no JOB_ID is given)."""
+    from integration.store import JobStore
+
+    settings = _settings(ctx.find_root())
+    store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+    try:
+        n = store.requeue(list(job_ids) if job_ids else None)
+    finally:
+        store.close()
+    click.echo(f"requeued {n} job(s)")
+
+
 def _register_training() -> None:
     # The training verbs need the `train` extra (torch, peft); serving installs can lack it.
     try:

@@ -105,7 +105,10 @@ class EhrAuth(_Section):
     private_key_file: Path | None = None
     key_id: str | None = None
     algorithm: Literal["RS384", "ES384"] = "RS384"
-    scope: str = "system/Observation.write system/DiagnosticReport.read system/Provenance.write"
+    # SMART v1 scopes the write-back needs: Observations (read for amendments, conditional
+    # creates), Devices (conditional create), Provenance; add system/AuditEvent.write with
+    # writeback.audit_event.
+    scope: str = "system/Observation.read system/Observation.write system/Device.read system/Device.write system/Provenance.write system/DiagnosticReport.read"
 
 
 class EhrSettings(_Section):

@@ -123,3 +123,27 @@ def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, out) -> N
     paths = write_report(reports, out)
     click.echo(markdown(reports))
     click.echo(f"report: {paths['markdown']}, {paths['json']}, {paths['png']}")
+
+
+@model.command("data")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="RADLITE_SHARED_DATA", default="../shared/data",
+              show_default=True, help="The public radiology data folder (also RADLITE_SHARED_DATA).")
+@click.option("--out", type=click.Path(file_okay=False), default="var/data", show_default=True,
+              help="Output folder for train/val/test.jsonl, counts.json and manifest.json (outside the repo's tracked files).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for every generator, split draw and cap.")
+@click.option("--max-per-task", type=click.IntRange(min=0), default=4000, show_default=True,
+              help="Cap on each task's train rows (0: no cap).")
+@click.option("--max-eval-per-task", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Cap on each task's val and test rows (0: keep all).")
+def data(data_dir: str, out: str, seed: int, max_per_task: int, max_eval_per_task: int) -> None:
+    """Build the nine-task training data from the public reports plus documented generators (docs/data.md)."""
+    from training.data import DataDirError, build_dataset, format_counts
+
+    try:
+        counts = build_dataset(Path(data_dir), Path(out), seed=seed, max_per_task=max_per_task or None,
+                               max_eval_per_task=max_eval_per_task or None)
+    except DataDirError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_counts(counts))
+    click.echo(f"written to {out}/ (train.jsonl, val.jsonl, test.jsonl, counts.json, manifest.json); "
+               "scores on 'generated:' rows are scores on generated data")

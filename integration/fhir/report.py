@@ -183,7 +183,16 @@ def loc_to_expression(loc: Iterable[Any], root: str = ROOT) -> str:
     return expr
 
 
+_MESSAGES = {
+    "missing": "a required element is missing",
+    "model_field_validation.missing": "a required element is missing",
+    "extra_forbidden": "element not defined for this resource in FHIR R4/R4B",
+}
+
+
 def _safe_message(err: dict[str, Any]) -> str:
+    if str(err.get("type")) in _MESSAGES:
+        return _MESSAGES[str(err.get("type"))]
     msg = " ".join(str(err.get("msg", "")).split())
     value = err.get("input")
     if isinstance(value, str) and len(value) >= 3 and value in msg:
@@ -193,7 +202,8 @@ def _safe_message(err: dict[str, Any]) -> str:
     return msg[:200]
 
 
-def _pydantic_issue(err: dict[str, Any]) -> Issue:
+def pydantic_issue(err: dict[str, Any], root: str = ROOT) -> Issue:
+    """One pydantic validation error as an Issue, its ``loc`` as a FHIRPath from ``root``."""
     etype = str(err.get("type", ""))
     loc = tuple(err.get("loc") or ())
     if etype in _PYDANTIC_CODES:
@@ -204,7 +214,7 @@ def _pydantic_issue(err: dict[str, Any]) -> Issue:
         code = "invariant"  # a rule across elements, e.g. two choices of effective[x]
     else:
         code = "value"
-    return Issue.error(code, _safe_message(err), loc_to_expression(loc))
+    return Issue.error(code, _safe_message(err), loc_to_expression(loc, root))
 
 
 def r4b_issues(resource: dict[str, Any]) -> list[Issue]:
@@ -213,7 +223,7 @@ def r4b_issues(resource: dict[str, Any]) -> list[Issue]:
     try:
         DiagnosticReport.model_validate(resource)
     except ValidationError as exc:
-        return [_pydantic_issue(e) for e in exc.errors(include_url=False)]
+        return [pydantic_issue(e) for e in exc.errors(include_url=False)]
     except (TypeError, ValueError) as exc:  # pragma: no cover - the model raises ValidationError
         return [Issue.error("structure", f"not a valid DiagnosticReport ({type(exc).__name__})", ROOT)]
     return []

@@ -290,6 +290,7 @@ class JobStore:
             for job in s.scalars(q).all():
                 job.state = State.INFERRED.value if job.results else State.RECEIVED.value
                 job.inference_attempts = 0
+                job.write_attempts = 0
                 job.next_attempt_at = utcnow()
                 job.error = None
                 n += 1

@@ -95,6 +95,28 @@ _CLAUSE_BREAK = re.compile(
 _WORD = re.compile(r"\S+")
 
 
+# Not CheXpert: whole-organ statements the phrase lists do not see as mentions but that settle a
+# finding -- "the lungs are clear" rules out a lung opacity. The NLI and QA generators use them so
+# that they never call such a finding "not mentioned".
+_LUNG_LABELS = frozenset({"Lung Opacity", "Consolidation", "Pneumonia", "Atelectasis", "Edema", "Lung Lesion"})
+_IMPLIED = (
+    (re.compile(r"\blungs?\b[^.]{0,30}\bclear\b|\bclear\b[^.]{0,15}\blungs?\b|well[- ]aerated|well[- ]expanded", re.I), _LUNG_LABELS),
+    (re.compile(r"\bno (?:acute |active )?(?:cardiopulmonary|pulmonary|chest|lung|intrathoracic)\b|\bnormal chest\b", re.I),
+     _LUNG_LABELS | {"Pleural Effusion", "Pneumothorax", "Cardiomegaly", "Enlarged Cardiomediastinum"}),
+    (re.compile(r"\bno (?:acute )?(?:bone|bony|osseous|skeletal)\b|\b(?:bone|bony|osseous|skeletal) structures? (?:are |is )?(?:intact|normal|unremarkable)", re.I),
+     frozenset({"Fracture"})),
+)
+
+
+def implied_labels(text: str) -> set[str]:
+    """Labels a whole-organ statement in the text settles ("lungs are clear" -> lung opacities)."""
+    out: set[str] = set()
+    for regex, labels in _IMPLIED:
+        if regex.search(text):
+            out |= labels
+    return out
+
+
 @dataclass(frozen=True)
 class Mention:
     label: str  # a CheXpert label, or OTHER
@@ -140,6 +162,12 @@ class Labels:
 
     def mentions_of(self, label: str) -> list[Mention]:
         return [m for m in self.mentions if m.label == label]
+
+    def __add__(self, other: "Labels") -> "Labels":
+        """Labels of two texts read one after the other (findings, then impression)."""
+        shift = len(self.sentences)
+        moved = tuple(Mention(m.label, m.text, m.status, m.sentence + shift, m.start, m.end) for m in other.mentions)
+        return Labels(self.sentences + other.sentences, self.mentions + moved)
 
 
 def _read_phrases(path: Path) -> list[str]:
@@ -232,9 +260,12 @@ class RuleLabeler:
         mentions = []
         for i, sent in enumerate(sents):
             for label, regex in self._mention_re.items():
+                found = list(regex.finditer(sent))
+                if not found:
+                    continue
                 unmention = self._unmention_re.get(label)
                 blocked = [m.span() for m in unmention.finditer(sent)] if unmention else []
-                for m in regex.finditer(sent):
+                for m in found:
                     start, end = m.span()
                     if any(start < b_end and end > b_start for b_start, b_end in blocked):
                         continue

@@ -19,6 +19,7 @@ import csv
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 SPLITS = ("train", "val", "test")
@@ -144,11 +145,12 @@ def load_reports(data_dir: Path) -> list[Report]:
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=\S)\s+(?=\d{1,2}\.\s)")
 
 
+@lru_cache(maxsize=200_000)
+def _split(text: str) -> tuple[str, ...]:
+    parts = (p.strip() for p in _SENTENCE.split(text))
+    return tuple(p for p in parts if p and re.search(r"[a-zA-Z]", p))
+
+
 def sentences(text: str) -> list[str]:
     """Split report prose into sentences (". " boundaries and "1. / 2." list numbering)."""
-    out = []
-    for part in _SENTENCE.split(text or ""):
-        part = part.strip()
-        if part and re.search(r"[a-zA-Z]", part):
-            out.append(part)
-    return out
+    return list(_split(text or ""))

@@ -54,9 +54,10 @@ def make_row(
     }
 
 
-def seeded_split(report_id: str, seed: int) -> str:
-    """A fixed train/val/test draw for a synthetic report, from a hash of its id and the seed."""
-    digest = hashlib.sha256(f"{seed}:{report_id}".encode()).digest()
+def seeded_split(key: str, seed: int) -> str:
+    """A fixed 80/10/10 train/val/test draw for a synthetic report, from a hash of the seed and a
+    key (the generators pass the report text, so identical synthetic reports share a split)."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     x = int.from_bytes(digest[:8], "big") / 2**64
     if x < SYNTHETIC_SPLIT["train"]:
         return "train"

@@ -1,0 +1,46 @@
+"""What the views share: settings, the job store, the authenticator; the request id."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from flask import current_app, g, request
+
+from integration.api.auth import TokenAuth
+from integration.settings import Settings
+from integration.store import JobStore
+
+EXTENSION = "radlite"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: JobStore
+    auth: TokenAuth
+
+
+def runtime() -> Runtime:
+    return current_app.extensions[EXTENSION]
+
+
+def request_correlation_id() -> str:
+    """The caller's X-Request-ID when it is a safe token (1-64 of ``[A-Za-z0-9._-]``), else a new one."""
+    given = request.headers.get("X-Request-ID", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def correlation_id() -> str:
+    return g.get("correlation_id") or request_correlation_id()
+
+
+def base_url() -> str:
+    public = runtime().settings.intake.public_base_url
+    return (public or request.host_url).rstrip("/")
+
+
+def job_url(job_id: str) -> str:
+    return f"{base_url()}/jobs/{job_id}"

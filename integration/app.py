@@ -1,0 +1,74 @@
+"""The Flask application factory.
+
+``create_app(settings, store)`` wires the blueprints of :mod:`integration.api` to a job store and
+the inbound authenticator, and sets the request-wide rules: a correlation id on every request
+(``X-Request-ID`` in, the same out), bearer authentication for everything but ``/healthz``, a
+body size limit, and OperationOutcome bodies for every error.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from integration.api import PUBLIC_ENDPOINTS, EXTENSION, Runtime, register_blueprints, runtime
+from integration.api.auth import TokenAuth
+from integration.api.context import request_correlation_id
+from integration.api.errors import ApiError, register_error_handlers
+from integration.audit import audit, bind_correlation_id, clear_context, get_logger
+from integration.fhir.issues import Issue
+from integration.settings import Settings, load_settings
+from integration.store import JobStore
+
+log = get_logger("radlite.app")
+
+
+def create_app(settings: Settings | None = None, store: JobStore | None = None) -> Flask:
+    settings = settings if settings is not None else load_settings()
+    auth = TokenAuth(settings.intake.auth)
+    if store is None:
+        store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+
+    app = Flask("integration", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.intake.max_body_bytes
+    app.extensions[EXTENSION] = Runtime(settings=settings, store=store, auth=auth)
+
+    if auth.open:
+        log.warning("intake.auth_open", detail="intake.auth.mode is 'open': no authentication; local development only")
+    elif not auth.digests():
+        log.warning("intake.no_tokens", detail="no bearer token digests configured: every request will get 401")
+
+    @app.before_request
+    def _begin() -> None:
+        g.correlation_id = request_correlation_id()
+        bind_correlation_id(g.correlation_id)
+        audit(
+            "request.received",
+            method=request.method,
+            route=request.url_rule.rule if request.url_rule is not None else None,
+            content_length=request.content_length,
+        )
+        if request.endpoint in PUBLIC_ENDPOINTS:
+            return
+        reason = runtime().auth.check(request.headers.get("Authorization"))
+        if reason is not None:
+            audit("auth.failed", reason=reason)
+            raise ApiError(
+                401,
+                Issue.error("login", "authentication required: Authorization: Bearer <token>"
+                            if reason == "missing" else "the bearer token is not valid"),
+                {"WWW-Authenticate": TokenAuth.challenge(reason)},
+            )
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Request-ID"] = g.get("correlation_id") or request_correlation_id()
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.teardown_request
+    def _clear(_exc) -> None:
+        clear_context()
+
+    register_error_handlers(app)
+    register_blueprints(app)
+    return app

@@ -1,0 +1,439 @@
+"""Mappings: how each task's typed result becomes FHIR (``mappings/*.yaml``).
+
+One YAML file per task. Each file names its ``task`` and a ``kind`` that fixes its shape:
+
+* ``label_status`` (abnormality_detection): one Observation per label whose status is listed in
+  ``write_statuses``; ``labels`` give Observation.code per label, ``values`` the value per status.
+* ``entities`` (radiology_ner): one Observation per entity whose NER label is in ``values``;
+  ``body_sites`` map anatomy phrases to Observation.bodySite.
+* ``changes`` (temporal_comparison): one Observation per (finding, change); ``values`` and
+  ``interpretation`` per change.
+* ``rads`` (rads_assignment): one Observation for the assessment; per RADS system a ``code`` and
+  ``categories`` (value per category); ``none`` says what "no applicable RADS" becomes.
+* ``category`` (n_staging, m_staging): one Observation with ``code`` and ``values`` per label.
+* ``text`` (impression_generation): one Observation with ``code`` and the text as valueString.
+* ``none`` (radiology_nli, radiology_qa): nothing is written.
+
+A concept is ``{text: ..., coding: [{system, code, display}]}``. Every coding must use a known
+code-system URI (or one the file declares in ``local_systems``); SNOMED CT ids and LOINC codes are
+checked against their check digits, which catches most typing errors. Anything not mapped is
+written as ``code.text`` only -- never an invented code.
+
+Errors name the file, the line and the key path: ``mappings/x.yaml:12: labels.Edema.coding.0.code:
+...``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+AJCC = "http://cancerstaging.org"
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"
+RADLEX = "http://radlex.org"
+
+# Code systems a shipped or site mapping may use without declaring them.
+KNOWN_SYSTEMS = frozenset({SNOMED, LOINC, AJCC, V3_INTERPRETATION, OBSERVATION_CATEGORY, DICOM_DCM, RADLEX})
+
+_SCTID = re.compile(r"^[1-9][0-9]{5,17}$")
+_LOINC = re.compile(r"^[0-9]{1,7}-[0-9]$")
+
+
+class MappingError(Exception):
+    """A mapping file is invalid; ``problems`` holds one ``file:line: key: message`` per issue."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid mappings:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+# -- check digits ----------------------------------------------------------------------------
+
+_VERHOEFF_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]
+_VERHOEFF_P = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]
+
+
+def sctid_valid(code: str) -> bool:
+    """SNOMED CT identifiers end in a Verhoeff check digit (SNOMED CT TIG, 'SCTID')."""
+    if not _SCTID.match(code):
+        return False
+    c = 0
+    for i, ch in enumerate(reversed(code)):
+        c = _VERHOEFF_D[c][_VERHOEFF_P[i % 8][int(ch)]]
+    return c == 0
+
+
+def loinc_valid(code: str) -> bool:
+    """LOINC codes end in a mod-10 check digit (LOINC Users' Guide, 'Calculating mod 10')."""
+    if not _LOINC.match(code):
+        return False
+    body, check = code.split("-")
+    digits = [int(ch) for ch in body]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 0:  # rightmost digit and every second one to its left are doubled
+            d *= 2
+            d = d // 10 + d % 10
+        total += d
+    return (10 - total % 10) % 10 == int(check)
+
+
+# -- schema ----------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Coding(_Model):
+    system: str
+    code: str = Field(min_length=1)
+    display: str | None = None
+
+    @field_validator("system")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not re.match(r"^(https?://\S+|urn:(oid|uuid):\S+|urn:[a-z0-9][a-z0-9-]{0,31}:\S+)$", v):
+            raise ValueError(f"code system must be an absolute URI, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_code(self) -> "Coding":
+        if self.code != self.code.strip():
+            raise ValueError("code has leading or trailing spaces")
+        if self.system == SNOMED and not sctid_valid(self.code):
+            raise ValueError(f"{self.code!r} is not a valid SNOMED CT identifier (check digit)")
+        if self.system == LOINC and not loinc_valid(self.code):
+            raise ValueError(f"{self.code!r} is not a valid LOINC code (check digit)")
+        return self
+
+    def fhir(self) -> dict[str, str]:
+        out = {"system": self.system, "code": self.code}
+        if self.display:
+            out["display"] = self.display
+        return out
+
+
+class Concept(_Model):
+    text: str = Field(min_length=1)
+    coding: list[Coding] = Field(default_factory=list)
+
+    def fhir(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.coding:
+            out["coding"] = [c.fhir() for c in self.coding]
+        out["text"] = self.text
+        return out
+
+
+def text_concept(text: str) -> Concept:
+    """An unmapped value: text only, never a code."""
+    return Concept(text=text)
+
+
+IMAGING = Concept(
+    text="Imaging",
+    coding=[Coding(system=OBSERVATION_CATEGORY, code="imaging", display="Imaging")],
+)
+
+
+class _TaskMapping(_Model):
+    task: str
+    # Extra code systems (site-local ones) this file may use besides KNOWN_SYSTEMS.
+    local_systems: list[str] = Field(default_factory=list)
+    category: list[Concept] = Field(default_factory=lambda: [IMAGING])
+    # Written as Observation.note on every Observation of this task (e.g. a disclaimer).
+    note: str | None = None
+
+    @property
+    def writes(self) -> bool:
+        return True
+
+    def codings(self) -> Iterable[tuple[tuple[str, ...], Coding]]:
+        """Every coding in the file with its key path (for the code-system check)."""
+        yield from _walk_codings(self, ())
+
+
+def _walk_codings(node: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Coding]]:
+    if isinstance(node, Coding):
+        yield path, node
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            yield from _walk_codings(getattr(node, name), path + (name,))
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk_codings(v, path + (str(k),))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk_codings(v, path + (str(i),))
+
+
+class LabelStatusMapping(_TaskMapping):
+    kind: Literal["label_status"]
+    write_statuses: list[str] = Field(default_factory=lambda: ["positive", "uncertain"])
+    values: dict[str, Concept]
+    labels: dict[str, Concept] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _statuses_have_values(self) -> "LabelStatusMapping":
+        missing = [s for s in self.write_statuses if s not in self.values]
+        if missing:
+            raise ValueError(f"write_statuses {missing} have no entry in values")
+        return self
+
+
+class EntityMapping(_TaskMapping):
+    kind: Literal["entities"]
+    # NER label -> Observation value; only labels listed here are written.
+    values: dict[str, Concept]
+    anatomy_label: str = "ANAT-DP"
+    # Anatomy phrase (lowercase, as the NER task writes it) -> bodySite concept.
+    body_sites: dict[str, Concept] = Field(default_factory=dict)
+
+
+class ChangeMapping(_TaskMapping):
+    kind: Literal["changes"]
+    values: dict[str, Concept]
+    interpretation: dict[str, Concept] = Field(default_factory=dict)
+
+
+class RadsSystem(_Model):
+    code: Concept
+    categories: dict[str, Concept] = Field(default_factory=dict)
+
+
+class RadsMapping(_TaskMapping):
+    kind: Literal["rads"]
+    systems: dict[str, RadsSystem]
+    # "No applicable RADS": skip (write nothing) or text (an Observation saying so).
+    none: Literal["skip", "text"] = "skip"
+    none_code: Concept | None = None
+
+    @model_validator(mode="after")
+    def _none_code(self) -> "RadsMapping":
+        if self.none == "text" and self.none_code is None:
+            raise ValueError("none: text needs none_code")
+        return self
+
+
+class CategoryMapping(_TaskMapping):
+    kind: Literal["category"]
+    code: Concept
+    values: dict[str, Concept]
+
+
+class TextMapping(_TaskMapping):
+    kind: Literal["text"]
+    code: Concept
+    # The role recorded in ``written`` (e.g. "summary" for the generated impression).
+    role: str = "summary"
+
+
+class NoneMapping(_Model):
+    task: str
+    kind: Literal["none"]
+    reason: str | None = None
+
+    @property
+    def writes(self) -> bool:
+        return False
+
+    def codings(self):
+        return iter(())
+
+
+TaskMapping = Annotated[
+    Union[LabelStatusMapping, EntityMapping, ChangeMapping, RadsMapping, CategoryMapping, TextMapping, NoneMapping],
+    Field(discriminator="kind"),
+]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(TaskMapping)
+
+# Which kind each known task must have.
+TASK_KINDS = {
+    "abnormality_detection": "label_status",
+    "radiology_ner": "entities",
+    "temporal_comparison": "changes",
+    "rads_assignment": "rads",
+    "n_staging": "category",
+    "m_staging": "category",
+    "impression_generation": "text",
+    "radiology_nli": "none",
+    "radiology_qa": "none",
+}
+
+
+@dataclass
+class Mappings:
+    by_task: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def get(self, task: str) -> Any | None:
+        return self.by_task.get(task)
+
+    def __contains__(self, task: str) -> bool:
+        return task in self.by_task
+
+
+# -- YAML with line numbers and duplicate-key detection --------------------------------------
+
+
+class _DupKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _DupKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep)
+
+
+_DupKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Line (1-based) of the deepest YAML node on ``loc`` that exists."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if str(k.value) == str(part)), None)
+            if nxt is None:
+                key = next((k for k, _ in node.value if str(k.value) == str(part)), None)
+                return key.start_mark.line + 1 if key is not None else line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and str(part).isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def _loc_path(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    # Drop pydantic's leading union tag ("label_status", ...) and function-validator markers.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in set(TASK_KINDS.values()):
+        parts = parts[1:]
+    return tuple(p for p in parts if not p.startswith("function-"))
+
+
+def load_file(path: Path) -> tuple[Any | None, list[str]]:
+    """Parse and validate one mapping file; returns (mapping or None, problems)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, [f"{path}: cannot read: {exc.strerror}"]
+    try:
+        data = yaml.load(text, Loader=_DupKeyLoader)  # noqa: S506 -- SafeLoader subclass
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        return None, [f"{where}: {getattr(exc, 'problem', None) or exc}"]
+    if not isinstance(data, dict):
+        return None, [f"{path}:1: expected a mapping with 'task' and 'kind'"]
+    try:
+        mapping = _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _loc_path(tuple(err["loc"]))
+            line = _line_of(root, loc)
+            problems.append(f"{path}:{line}: {'.'.join(loc) or '(top)'}: {err['msg']}")
+        return None, problems
+    problems = []
+    expected = TASK_KINDS.get(mapping.task)
+    if expected is None:
+        problems.append(f"{path}:{_line_of(root, ('task',))}: task: unknown task {mapping.task!r}")
+    elif mapping.kind != expected:
+        problems.append(f"{path}:{_line_of(root, ('kind',))}: kind: task {mapping.task} needs kind {expected!r}")
+    allowed = KNOWN_SYSTEMS | set(getattr(mapping, "local_systems", []))
+    for loc, coding in mapping.codings():
+        if coding.system not in allowed:
+            problems.append(
+                f"{path}:{_line_of(root, loc + ('system',))}: {'.'.join(loc)}.system: unknown code system "
+                f"{coding.system!r} (declare site-local systems in local_systems)"
+            )
+    return (None if problems else mapping), problems
+
+
+def load_mappings(directory: str | Path, *, require_all: bool = True) -> Mappings:
+    """Load every ``*.yaml`` in ``directory``; raise MappingError listing every problem."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise MappingError([f"{directory}: mappings directory not found"])
+    out = Mappings()
+    problems: list[str] = []
+    for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
+        mapping, errs = load_file(path)
+        problems += errs
+        if mapping is None:
+            continue
+        if mapping.task in out.by_task:
+            problems.append(f"{path}:1: task: {mapping.task} is already mapped in {out.files[mapping.task]}")
+            continue
+        out.by_task[mapping.task] = mapping
+        out.files[mapping.task] = path
+    if require_all:
+        for task in TASK_KINDS:
+            if task not in out.by_task:
+                problems.append(f"{directory}: no mapping file for task {task} (use kind: none to write nothing)")
+    if problems:
+        raise MappingError(problems)
+    return out
+
+
+def coverage_problems(mappings: Mappings) -> list[str]:
+    """Labels of the tasks that have no mapping entry (they would be written as text only)."""
+    from integration.tasks import abnormality_detection, m_staging, n_staging, rads_assignment
+    from integration.tasks import temporal_comparison
+
+    out: list[str] = []
+
+    def need(task: str, what: str, have: Iterable[str], want: Iterable[str]) -> None:
+        m = mappings.get(task)
+        if m is None:
+            return
+        missing = [w for w in want if w not in set(have)]
+        if missing:
+            out.append(f"{mappings.files[task]}: {what}: not mapped: {', '.join(missing)}")
+
+    if (m := mappings.get("abnormality_detection")) is not None:
+        need("abnormality_detection", "labels", m.labels, abnormality_detection.CHEXPERT_LABELS)
+        need("abnormality_detection", "values", m.values, m.write_statuses)
+    if (m := mappings.get("radiology_ner")) is not None:
+        need("radiology_ner", "values", m.values, ("OBS-DP", "OBS-U"))
+    if (m := mappings.get("temporal_comparison")) is not None:
+        need("temporal_comparison", "values", m.values, temporal_comparison.CHANGES)
+    if (m := mappings.get("rads_assignment")) is not None:
+        need("rads_assignment", "systems", m.systems, rads_assignment.SYSTEMS)
+        for system, cats in rads_assignment.SYSTEMS.items():
+            if system in m.systems:
+                need("rads_assignment", f"systems.{system}.categories", m.systems[system].categories, cats)
+    for task, labels in (("n_staging", n_staging.LABELS), ("m_staging", m_staging.LABELS)):
+        if (m := mappings.get(task)) is not None:
+            need(task, "values", m.values, labels)
+    return out

@@ -1,0 +1,162 @@
+"""The write-back step: claim due jobs, post one transaction each, record the outcome.
+
+* success -> ``finish_writeback`` with what the server returned (``written``);
+* retryable failure -> ``retry_writeback`` after exponential backoff with full jitter, capped at
+  ``backoff_max_seconds`` (a larger Retry-After from the server wins); after ``max_attempts``
+  attempts the job is dead-lettered;
+* permanent failure -> dead letter with the server's OperationOutcome in ``error_detail``.
+
+A crash after the server committed but before the store recorded it is harmless: the job's lease
+runs out, it is claimed again and re-posted, and every create in the Bundle is conditional, so the
+server answers with the existing resources and creates nothing.
+
+Audit events carry hashed ids, codes, statuses and counts only -- never report or model text.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from integration.audit import audit, bind_correlation_id, get_logger, hash_id
+from integration.store import JobStore, State
+from integration.writeback.bundle import BuildError, earlier_observations, plan_transaction, summarize
+from integration.writeback.client import FhirClient, WritebackError
+from integration.writeback.mappings import Mappings
+
+log = get_logger("radlite.writeback")
+
+
+@dataclass
+class Counts:
+    claimed: int = 0
+    written: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    lease_lost: int = 0
+    released: int = 0
+    delays: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None,
+                  rng: random.Random | None = None) -> float:
+    """Full jitter: uniform(0, min(cap, base * 2**(attempt-1))); a larger Retry-After wins."""
+    rng = rng or random
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    delay = rng.uniform(0, ceiling)
+    if retry_after is not None and retry_after > delay:
+        delay = retry_after
+    return delay
+
+
+def _amend_targets(store: JobStore, client: FhirClient, job) -> list[tuple[dict[str, Any], str | None]]:
+    """Current versions (and ETags) of the Observations the superseded job wrote."""
+    if not job.supersedes:
+        return []
+    prev = store.get(job.supersedes)
+    if prev is None or not prev.written:
+        return []
+    out = []
+    for rid in earlier_observations(prev.written):
+        try:
+            out.append(client.read("Observation", rid))
+        except WritebackError as exc:
+            if exc.status in (404, 410):
+                continue  # deleted on the server meanwhile: nothing to withdraw
+            raise
+    return out
+
+
+def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings, job,
+              counts: Counts, rng: random.Random | None = None) -> None:
+    bind_correlation_id(job.correlation_id)
+    job_h, report_h = hash_id(job.id), hash_id(job.report_key)
+    audit("writeback.attempted", job=job_h, report=report_h, attempt=job.write_attempts,
+          amends=bool(job.supersedes))
+    try:
+        amend = _amend_targets(store, client, job)
+        plan = plan_transaction(job, mappings, amend=amend, base_url=client.base_url,
+                                audit_event=bool(getattr(settings, "audit_event", False)))
+        if plan.parse_failures:
+            audit("writeback.parse_failures_skipped", job=job_h, failures=plan.parse_failures)
+        if plan.empty:
+            response = None
+        else:
+            response = client.post_transaction(plan.bundle)
+        written = summarize(plan, response, server=client.base_url)
+    except WritebackError as exc:
+        _failed(store, owner, settings, job, exc, counts, rng)
+        return
+    except BuildError as exc:
+        # A result that does not fit its task: retrying will not help.
+        reason = f"cannot build the transaction: {exc}"
+        store.fail(job.id, owner, State.WRITING, reason, {"kind": "build"})
+        counts.dead_lettered += 1
+        audit("writeback.dead_lettered", job=job_h, status=None, issue_codes=["build"], attempt=job.write_attempts)
+        return
+    if not store.finish_writeback(job.id, owner, written):
+        counts.lease_lost += 1
+        audit("writeback.lease_lost", job=job_h)
+        return
+    counts.written += 1
+    c = written["counts"]
+    audit("writeback.succeeded", job=job_h, report=report_h, status=200 if response is not None else None,
+          created=c["created"], existing=c["existing"], amended=c["amended"], resources=len(written["resources"]),
+          roles=plan.counts())
+    if c["amended"] or plan.already_amended:
+        audit("amendment.written", job=job_h, superseded_job=hash_id(job.supersedes),
+              amended=c["amended"] + len(plan.already_amended))
+
+
+def _failed(store: JobStore, owner: str, settings, job, exc: WritebackError, counts: Counts,
+            rng: random.Random | None) -> None:
+    job_h = hash_id(job.id)
+    if exc.retryable and job.write_attempts < settings.max_attempts:
+        delay = backoff_delay(job.write_attempts, settings.backoff_base_seconds, settings.backoff_max_seconds,
+                              exc.retry_after, rng)
+        if store.retry_writeback(job.id, owner, delay, exc.reason):
+            counts.retried += 1
+            counts.delays.append(delay)
+            audit("writeback.retried", job=job_h, status=exc.status, delay=round(delay, 3),
+                  attempt=job.write_attempts, retry_after=exc.retry_after)
+        else:
+            counts.lease_lost += 1
+            audit("writeback.lease_lost", job=job_h)
+        return
+    reason = exc.reason if not exc.retryable else f"{exc.reason} (gave up after {job.write_attempts} attempts)"
+    detail: dict[str, Any] = {"status": exc.status, "retryable": exc.retryable}
+    if exc.outcome is not None:
+        detail["operation_outcome"] = exc.outcome
+    if store.fail(job.id, owner, State.WRITING, reason, detail):
+        counts.dead_lettered += 1
+        audit("writeback.dead_lettered", job=job_h, status=exc.status, issue_codes=exc.issue_codes(),
+              attempt=job.write_attempts)
+    else:
+        counts.lease_lost += 1
+        audit("writeback.lease_lost", job=job_h)
+
+
+def write_due(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings, *,
+              keep_going: Callable[[], bool] | None = None, rng: random.Random | None = None) -> Counts:
+    """Claim up to ``settings.batch_size`` due jobs and write each. ``keep_going`` is asked before
+    each job (the scheduler renews its lock there); when it says no, the rest are released."""
+    counts = Counts()
+    jobs = store.claim_for_writeback(owner, settings.batch_size, settings.lease_seconds)
+    counts.claimed = len(jobs)
+    for i, job in enumerate(jobs):
+        if keep_going is not None and not keep_going():
+            for rest in jobs[i:]:
+                if store.release(rest.id, owner, State.WRITING):
+                    counts.released += 1
+            break
+        try:
+            write_job(store, client, mappings, owner, settings, job, counts, rng)
+        except Exception as exc:  # noqa: BLE001 -- one bad job must not stop the batch
+            log.error("writeback.unexpected_error", job=hash_id(job.id), error=type(exc).__name__)
+            err = WritebackError(f"unexpected {type(exc).__name__}", retryable=True)
+            _failed(store, owner, settings, job, err, counts, rng)
+    return counts

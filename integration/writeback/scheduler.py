@@ -1,0 +1,103 @@
+"""``radlite scheduler``: the one write-back scheduler.
+
+An APScheduler 3.x ``BlockingScheduler`` runs :meth:`WritebackScheduler.tick` on an interval
+(``coalesce=True, max_instances=1``: a slow tick is never run twice at once, and missed runs
+collapse into one). Each tick first takes or renews the store lock ``"scheduler"`` (TTL longer
+than the interval) and does nothing when another scheduler holds it, so any number may be started
+and exactly one writes; when the holder dies its lock runs out and another takes over. The lock is
+renewed before each job of a batch, so a long batch keeps it. SIGTERM/SIGINT shut the scheduler
+down after the running tick and release the lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import threading
+import uuid
+from typing import Any
+
+from integration.audit import audit, get_logger
+from integration.store import JobStore
+from integration.writeback.client import FhirClient
+from integration.writeback.mappings import Mappings
+from integration.writeback.runner import Counts, write_due
+
+LOCK_NAME = "scheduler"
+log = get_logger("radlite.scheduler")
+
+
+def default_owner() -> str:
+    return f"scheduler:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class WritebackScheduler:
+    def __init__(self, store: JobStore, client: FhirClient, mappings: Mappings, settings,
+                 owner: str | None = None) -> None:
+        self.store, self.client, self.mappings = store, client, mappings
+        self.settings = settings  # WritebackSettings
+        self.owner = owner or default_owner()
+        self.lock_ttl = max(3 * settings.interval_seconds, 30.0)
+        self.holding = False
+        self._scheduler = None
+        self._stopped = threading.Event()
+        self._in_tick = threading.Lock()
+
+    def _renew(self) -> bool:
+        ok = self.store.acquire_lock(LOCK_NAME, self.owner, self.lock_ttl)
+        if ok != self.holding:
+            audit("scheduler.lock_acquired" if ok else "scheduler.lock_lost", owner=self.owner)
+        self.holding = ok
+        return ok
+
+    def tick(self) -> Counts | None:
+        """One run: None when another scheduler holds the lock, else the write-back counts."""
+        with self._in_tick:
+            if self._stopped.is_set() or not self._renew():
+                return None
+            counts = write_due(self.store, self.client, self.mappings, self.owner, self.settings,
+                               keep_going=lambda: not self._stopped.is_set() and self._renew())
+        if counts.claimed:
+            log.info("scheduler.tick", **counts.as_dict())
+        return counts
+
+    def release(self) -> None:
+        if self.holding:
+            self.store.release_lock(LOCK_NAME, self.owner)
+            self.holding = False
+            audit("scheduler.lock_released", owner=self.owner)
+
+    def stop(self, *_: Any) -> None:
+        """Signal handler: finish the running tick, stop scheduling, release the lock."""
+        self._stopped.set()
+        if self._scheduler is not None and self._scheduler.running:
+            # wait=False: the handler runs on the main thread, which the blocking loop needs back.
+            self._scheduler.shutdown(wait=False)
+
+    def run(self, *, install_signals: bool = True) -> None:
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        sched = BlockingScheduler(timezone=dt.timezone.utc)
+        sched.add_job(
+            self.tick, "interval", seconds=self.settings.interval_seconds, id="writeback",
+            coalesce=True, max_instances=1, misfire_grace_time=None,
+            next_run_time=dt.datetime.now(dt.timezone.utc),
+        )
+        self._scheduler = sched
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        audit("scheduler.started", owner=self.owner, interval=self.settings.interval_seconds)
+        try:
+            sched.start()
+        finally:
+            self._stopped.set()
+            if sched.running:
+                sched.shutdown(wait=False)
+            # Let a tick still running in the executor finish its job before the lock goes.
+            if self._in_tick.acquire(timeout=self.settings.lease_seconds):
+                self._in_tick.release()
+            self.release()
+            audit("scheduler.stopped", owner=self.owner)
