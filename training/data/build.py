@@ -103,16 +103,19 @@ def _key(row: Row) -> str:
 
 
 def dedupe_generated(rows: list[Row]) -> tuple[list[Row], int]:
-    """Drop synthetic (``gen:``) rows whose (task, input) repeats an earlier row of their split or,
-    for train/val, any test input. Rows from IU reports are all kept: the split is by report, and
-    IU's word-identical template reports under different ids stay where their ids put them."""
+    """Drop train/val rows whose (task, input) is word-identical to a test input -- IU holds many
+    template reports under different ids, and a model that saw the very input in training would
+    inflate its held-out score -- and synthetic (``gen:``) rows that repeat an earlier row of their
+    split."""
     test_keys = {_key(r) for r in rows if r["split"] == "test"}
     seen: set[tuple[str, str]] = set()
     kept = []
     for row in rows:
+        k = _key(row)
+        if row["split"] != "test" and k in test_keys:
+            continue
         if row["report_id"].startswith("gen:"):
-            k = _key(row)
-            if (row["split"] != "test" and k in test_keys) or (row["split"], k) in seen:
+            if (row["split"], k) in seen:
                 continue
             seen.add((row["split"], k))
         kept.append(row)
