@@ -186,6 +186,26 @@ def jobs_retry(ctx, job_ids: tuple[str, ...]) -> None:
     click.echo(f"requeued {n} job(s)")
 
 
+@cli.command("demo")
+@click.option("--workdir", default="var/demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where the demo's FHIR server and job store live (wiped at start).")
+@click.option("--keep-server", is_flag=True, help="Leave the FHIR server running to browse the results.")
+@click.pass_context
+def demo(ctx, workdir: str, keep_server: bool) -> None:
+    """The main job end to end: FHIR server, intake, worker, write-back on the sample reports."""
+    from integration.audit import configure_logging
+    from integration.demo import DemoError, describe, run_demo
+    from integration.inference import BundleError
+
+    settings = _settings(ctx)
+    configure_logging("WARNING")
+    try:
+        result = run_demo(settings, Path(workdir), echo=click.echo, keep_server=keep_server)
+    except (DemoError, BundleError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(describe(result))
+
+
 def _register_training() -> None:
     # The training verbs need the `train` extra (torch, peft); serving installs can lack it.
     try:
