@@ -150,9 +150,12 @@ def scheduler(ctx, once: bool) -> None:
     except (MappingError, AuthConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
-    sched = WritebackScheduler(store, client, mappings, settings.writeback)
+    sched = WritebackScheduler(store, client, mappings, settings.writeback, pull_settings=settings.pull)
     try:
         if once:
+            if sched.pull_settings is not None:
+                polled = sched.poll()
+                click.echo("pull: " + (json.dumps(polled.__dict__) if polled else "skipped"))
             counts = sched.tick()
             sched.release()
             click.echo("another scheduler holds the lock" if counts is None else json.dumps(counts.as_dict()))

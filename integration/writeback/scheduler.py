@@ -35,8 +35,10 @@ def default_owner() -> str:
 
 class WritebackScheduler:
     def __init__(self, store: JobStore, client: FhirClient, mappings: Mappings, settings,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, pull_settings=None) -> None:
         self.store, self.client, self.mappings = store, client, mappings
+        # Pull mode (issue: EHRs that cannot push) runs under the same single-scheduler lock.
+        self.pull_settings = pull_settings if pull_settings is not None and pull_settings.enabled else None
         self.settings = settings  # WritebackSettings
         self.owner = owner or default_owner()
         self.lock_ttl = max(3 * settings.interval_seconds, 30.0)
@@ -63,6 +65,19 @@ class WritebackScheduler:
             log.info("scheduler.tick", **counts.as_dict())
         return counts
 
+    def poll(self):
+        """One pull-mode poll, only while holding the scheduler lock."""
+        from integration.pull import poll_once
+
+        with self._in_tick:
+            if self._stopped.is_set() or not self._renew():
+                return None
+            try:
+                return poll_once(self.store, self.client, self.pull_settings)
+            except Exception as exc:  # noqa: BLE001 -- an EHR outage must not stop the scheduler
+                log.warning("pull.failed", error=type(exc).__name__)
+                return None
+
     def release(self) -> None:
         if self.holding:
             self.store.release_lock(LOCK_NAME, self.owner)
@@ -85,6 +100,12 @@ class WritebackScheduler:
             coalesce=True, max_instances=1, misfire_grace_time=None,
             next_run_time=dt.datetime.now(dt.timezone.utc),
         )
+        if self.pull_settings is not None:
+            sched.add_job(
+                self.poll, "interval", seconds=self.pull_settings.interval_seconds, id="pull",
+                coalesce=True, max_instances=1, misfire_grace_time=None,
+                next_run_time=dt.datetime.now(dt.timezone.utc),
+            )
         self._scheduler = sched
         if install_signals:
             signal.signal(signal.SIGTERM, self.stop)
