@@ -65,21 +65,34 @@ def encode(tokenizer: Any, row: dict[str, Any], end_id: int) -> tuple[list[int],
 
 
 class TaskBalancedSampler:
-    """Endless batches: pick a task uniformly, then one of its examples (reshuffled per pass)."""
+    """Endless batches: pick a task uniformly, then one of its examples (reshuffled per pass).
 
-    def __init__(self, encoded: dict[str, list[tuple[list[int], list[int]]]], seed: int) -> None:
-        self.encoded = {t: rows for t, rows in encoded.items() if rows}
+    Examples are encoded when drawn, not up front: a short CPU run touches a few thousand of tens
+    of thousands of rows, and tokenizing them all would cost longer than the first steps.
+    Examples longer than ``max_len`` are skipped (and counted), never truncated.
+    """
+
+    def __init__(self, rows: dict[str, list[Any]], seed: int, encode=lambda row: row,
+                 max_len: int | None = None) -> None:
+        self.rows = {t: r for t, r in rows.items() if r}
         self.rng = random.Random(seed)
-        self.order = {t: [] for t in self.encoded}
+        self.order: dict[str, list[int]] = {t: [] for t in self.rows}
+        self.encode, self.max_len = encode, max_len
+        self.skipped = 0
 
     def _next(self, task: str):
-        if not self.order[task]:
-            self.order[task] = list(range(len(self.encoded[task])))
-            self.rng.shuffle(self.order[task])
-        return self.encoded[task][self.order[task].pop()]
+        for _ in range(len(self.rows[task]) + 1):
+            if not self.order[task]:
+                self.order[task] = list(range(len(self.rows[task])))
+                self.rng.shuffle(self.order[task])
+            ids, labels = self.encode(self.rows[task][self.order[task].pop()])
+            if self.max_len is None or len(ids) <= self.max_len:
+                return ids, labels
+            self.skipped += 1
+        raise ValueError(f"task {task}: no example fits max_len={self.max_len}")
 
     def batches(self, size: int) -> Iterator[list[tuple[list[int], list[int]]]]:
-        tasks = sorted(self.encoded)
+        tasks = sorted(self.rows)
         while True:
             yield [self._next(self.rng.choice(tasks)) for _ in range(size)]
 
@@ -145,17 +158,12 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     rows = [r for r in load_examples(cfg.data) if not cfg.tasks or r["task"] in cfg.tasks]
     if any(r.get("split") not in (None, "train") for r in rows):
         raise ValueError("train.jsonl holds rows of another split; refusing to train on them")
-    encoded: dict[str, list] = {}
-    skipped = 0
+    by_task: dict[str, list] = {}
     for row in rows:
-        ids, labels = encode(tokenizer, row, end_id)
-        if len(ids) > cfg.max_len:
-            skipped += 1
-            continue
-        encoded.setdefault(row["task"], []).append((ids, labels))
-    if not encoded:
-        raise ValueError(f"no training examples under max_len={cfg.max_len} in {cfg.data}")
-    sampler = TaskBalancedSampler(encoded, cfg.seed)
+        by_task.setdefault(row["task"], []).append(row)
+    if not by_task:
+        raise ValueError(f"no training examples in {cfg.data}")
+    sampler = TaskBalancedSampler(by_task, cfg.seed, lambda row: encode(tokenizer, row, end_id), cfg.max_len)
 
     # -- model ---------------------------------------------------------------------------------
     model = AutoModelForCausalLM.from_pretrained(cfg.base, dtype=torch.float32)
@@ -183,8 +191,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
 
     meta = {
         "config": asdict(cfg),
-        "examples": {t: len(v) for t, v in encoded.items()},
-        "skipped_too_long": skipped,
+        "examples": {t: len(v) for t, v in by_task.items()},
         "trainable_params": sum(p.numel() for p in params),
         "device": device,
     }
@@ -230,6 +237,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     adapter_dir = out / "adapter"
     model.save_pretrained(adapter_dir)
     meta["train_seconds"] = round(time.time() - t0, 1)
+    meta["skipped_too_long"] = sampler.skipped
     meta["steps_run"] = cfg.steps - start
     (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
     return adapter_dir
