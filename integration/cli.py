@@ -28,6 +28,17 @@ def _settings(ctx: click.Context):
         raise click.ClickException(str(exc)) from None
 
 
+def _service_settings(ctx: click.Context):
+    """Settings for a long-running process, with logging and the audit HMAC secret set up --
+    the same way in every process, so hashed ids match across intake, worker and write-back."""
+    from integration.audit import configure_logging, load_secret, set_secret
+
+    settings = _settings(ctx)
+    configure_logging(settings.audit.log_level)
+    set_secret(load_secret(settings.audit.secret_env, settings.audit.secret_file))
+    return settings
+
+
 def _router(ctx: click.Context, bundle: str | None):
     from integration.inference import Router
 
@@ -88,13 +99,11 @@ def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, que
 @click.pass_context
 def worker(ctx, once: bool) -> None:
     """Run the inference worker: claim received jobs, run their tasks, store the results."""
-    from integration.audit import configure_logging
     from integration.inference import Router
     from integration.store import JobStore
     from integration.worker import Worker
 
-    settings = _settings(ctx)
-    configure_logging(settings.audit.log_level)
+    settings = _service_settings(ctx)
     store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
     try:
         w = Worker(settings, store, Router.from_settings(settings.inference))
@@ -115,11 +124,8 @@ def serve(ctx, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     from integration.app import create_app
-    from integration.audit import configure_logging, load_secret, set_secret
 
-    settings = _settings(ctx)
-    configure_logging(settings.audit.log_level)
-    set_secret(load_secret(settings.audit.secret_env, settings.audit.secret_file))
+    settings = _service_settings(ctx)
     try:
         app = create_app(settings)
     except SettingsError as exc:
@@ -136,14 +142,11 @@ def serve(ctx, host: str, port: int) -> None:
 @click.pass_context
 def scheduler(ctx, once: bool) -> None:
     """Run the write-back scheduler (exactly one writes: guarded by the store lock "scheduler")."""
-    from integration.audit import configure_logging, load_secret, set_secret
     from integration.store import JobStore
     from integration.writeback import AuthConfigError, FhirClient, MappingError, load_mappings
     from integration.writeback.scheduler import WritebackScheduler
 
-    settings = _settings(ctx)
-    configure_logging(settings.audit.log_level)
-    set_secret(load_secret(settings.audit.secret_env, settings.audit.secret_file))
+    settings = _service_settings(ctx)
     try:
         mappings = load_mappings(settings.writeback.mappings_dir)
         client = FhirClient.from_settings(settings.ehr)

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Engine, and_, create_engine, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from integration.store.models import Base, Cursor, Job, Lock, State, utcnow
 
