@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from integration.audit_cli import audit as audit_group
 from integration.settings import SettingsError, load_settings
 
 
@@ -34,9 +35,29 @@ def _service_settings(ctx: click.Context):
     from integration.audit import configure_logging, load_secret, set_secret
 
     settings = _settings(ctx)
-    configure_logging(settings.audit.log_level)
+    _check_settings(settings)
+    configure_logging(settings.audit.log_level, audit_file=settings.audit.file, max_bytes=settings.audit.max_bytes)
     set_secret(load_secret(settings.audit.secret_env, settings.audit.secret_file))
     return settings
+
+
+def _check_settings(settings) -> None:
+    """Cross-field checks at service startup (routes name known bundles, rules name runnable tasks)."""
+    from integration.settings import check_settings
+
+    problems = check_settings(settings)
+    if problems:
+        raise click.ClickException("invalid settings:\n  " + "\n  ".join(problems))
+
+
+def _check_mappings(settings):
+    """Load the mapping files; a broken one stops the process with file:line messages."""
+    from integration.writeback.mappings import MappingError, load_mappings
+
+    try:
+        return load_mappings(settings.writeback.mappings_dir)
+    except MappingError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _router(ctx: click.Context, bundle: str | None):
@@ -104,6 +125,7 @@ def worker(ctx, once: bool) -> None:
     from integration.worker import Worker
 
     settings = _service_settings(ctx)
+    _check_mappings(settings)
     store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
     try:
         w = Worker(settings, store, Router.from_settings(settings.inference))
@@ -124,11 +146,12 @@ def serve(ctx, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     from integration.app import create_app
+    from integration.writeback.mappings import MappingError
 
     settings = _service_settings(ctx)
     try:
         app = create_app(settings)
-    except SettingsError as exc:
+    except (SettingsError, MappingError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"radlite intake on http://{host}:{port}/fhir (jobs at /jobs/<id>, health at /healthz)", err=True)
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
@@ -223,6 +246,17 @@ def _register_training() -> None:
 
 
 _register_training()
+
+
+def _register_mappings() -> None:
+    # `radlite mappings validate` and `radlite preview` (integration/mappings_cli.py).
+    from integration.mappings_cli import register
+
+    register(cli)
+
+
+_register_mappings()
+cli.add_command(audit_group)
 
 
 def main() -> None:

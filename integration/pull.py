@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from integration.audit import audit, hash_id
+from integration.audit import audit, bind_correlation_id, clear_context, hash_id
 from integration.fhir.report import check_report
 from integration.store import JobStore
 
@@ -63,13 +63,15 @@ def poll_once(store: JobStore, client: Any, settings: Any, *, max_pages: int = 1
             errors = [i for i in check_report(resource) if i.severity in ("error", "fatal")]
             if errors:
                 counts.rejected += 1
-                audit("pull.rejected", report=hash_id(str(resource.get("id"))), issues=[i.code for i in errors])
+                audit("pull.rejected", report=hash_id(f"DiagnosticReport/{resource.get('id')}"), issues=[i.code for i in errors])
             else:
                 job, created = store.submit(resource, source="pull")
                 counts.queued += created
                 counts.duplicates += not created
                 if created:
+                    bind_correlation_id(job.correlation_id)
                     audit("job.queued", job=job.id, report=hash_id(job.report_key), source="pull")
+                    clear_context()
             stamp = _last_updated(resource)
             if stamp and (newest is None or _instant(stamp) > _instant(newest)):
                 newest = stamp

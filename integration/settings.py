@@ -3,6 +3,11 @@
 The site file comes from ``--config`` or ``RADLITE_CONFIG``. Environment variables named
 ``RADLITE__SECTION__KEY`` override single keys (values are parsed as YAML, so ``8`` is an int and
 ``[a, b]`` a list). Errors name the file (or variable), the key and what was expected.
+
+:func:`load_settings` checks each value on its own; :func:`check_settings` checks what needs
+several of them together (a route names a configured bundle, a routing rule names tasks that can
+run on a pushed report, a FHIRPath expression compiles). Services run both at startup
+(:func:`startup_settings`). See docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "default.yaml"
@@ -125,9 +130,15 @@ class WritebackSettings(_Section):
     backoff_max_seconds: float = Field(300, gt=0)
     # Transient failures are retried until this many attempts, then dead-lettered.
     max_attempts: int = Field(50, ge=1)
+    # None (the default) = the mappings/ shipped with the adapter.
     mappings_dir: Path = ROOT / "mappings"
     # Also write an AuditEvent (IHE BALP style) with each bundle.
     audit_event: bool = False
+
+    @field_validator("mappings_dir", mode="before")
+    @classmethod
+    def _shipped_mappings(cls, v: Any) -> Any:
+        return ROOT / "mappings" if v is None else v
 
 
 class PullSettings(_Section):
@@ -141,6 +152,9 @@ class PullSettings(_Section):
 class AuditSettings(_Section):
     # Hash-chained audit file; None disables the file (the JSON log still has every event).
     file: Path | None = Path("var/audit.jsonl")
+    # Rotate the audit file past this size (audit.jsonl -> audit.jsonl.1 ...; the chain goes on
+    # across files, nothing is deleted); 0 = never rotate.
+    max_bytes: int = Field(50_000_000, ge=0)
     # Environment variable holding the HMAC key for hashing identifiers in logs.
     secret_env: str = "RADLITE_AUDIT_SECRET"
     secret_file: Path | None = None
@@ -159,6 +173,20 @@ class Settings(_Section):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     # Sources the values came from, for `radlite doctor` and the audit log.
     sources: list[str] = Field(default_factory=list, exclude=True)
+    # (name, data) per layer and the environment variable behind each overridden key: where a
+    # value came from, for the messages of check_settings.
+    _layers: list[tuple[str, dict[str, Any]]] = PrivateAttr(default_factory=list)
+    _env_origin: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
+
+    def origin(self, *loc: str) -> str:
+        """The file or environment variable that set ``loc`` (e.g. ``("inference", "routes")``)."""
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in self._env_origin:
+                return self._env_origin[loc[:n]]
+            found = _which_file(loc[:n], self._layers)
+            if found:
+                return found
+        return "defaults"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -219,6 +247,79 @@ def load_settings(site_file: str | Path | None = None, environ: Mapping[str, str
     except ValidationError as exc:
         raise SettingsError(_explain(exc, layers, env_origin)) from None
     settings.sources = [name for name, _ in layers] + sorted(env_origin.values())
+    settings._layers = layers
+    settings._env_origin = {k: v for k, v in env_origin.items()}
+    return settings
+
+
+def check_settings(settings: Settings) -> list[str]:
+    """Problems that involve several settings, each ``source: key: what is wrong (expected)``."""
+    from integration.tasks import TASKS
+    from integration.worker import API_ONLY_TASKS
+
+    out: list[str] = []
+
+    def problem(loc: tuple[str, ...], message: str, origin: tuple[str, ...] | None = None) -> None:
+        out.append(f"{settings.origin(*(origin or loc))}: {'.'.join(loc)}: {message}")
+
+    inf = settings.inference
+    bundles = sorted(inf.bundles)
+    if inf.default_bundle is not None and inf.default_bundle not in inf.bundles:
+        problem(("inference", "default_bundle"),
+                f"{inf.default_bundle!r} is not a configured bundle (expected one of inference.bundles: {bundles})")
+    for task, name in inf.routes.items():
+        if task not in TASKS:
+            problem(("inference", "routes", task), f"unknown task {task!r} (expected one of {sorted(TASKS)})")
+        if name not in inf.bundles:
+            problem(("inference", "routes", task),
+                    f"routed to {name!r}, which is not a configured bundle (expected one of inference.bundles: {bundles})")
+
+    runnable = sorted(set(TASKS) - API_ONLY_TASKS)
+    names: dict[str, int] = {}
+    for i, rule in enumerate(settings.routing.rules):
+        loc = ("routing", "rules", str(i))
+        if rule.name in names:
+            problem(loc + ("name",), f"rule name {rule.name!r} is used by rule {names[rule.name]} too (expected unique names)")
+        names.setdefault(rule.name, i)
+        if not rule.tasks:
+            problem(loc + ("tasks",), f"rule {rule.name!r} runs no task (expected at least one of {runnable})")
+        for task in rule.tasks:
+            if task not in TASKS:
+                problem(loc + ("tasks",), f"rule {rule.name!r}: unknown task {task!r} (expected one of {runnable})")
+            elif task in API_ONLY_TASKS:
+                problem(loc + ("tasks",), f"rule {rule.name!r}: {task} needs API input (a question or hypothesis) and "
+                                          f"cannot run on a pushed report (expected one of {runnable})")
+        if rule.fhirpath:
+            try:
+                from fhirpathpy import evaluate
+
+                # A trial run on an empty report: unknown functions and the like raise here.
+                evaluate({"resourceType": "DiagnosticReport", "status": "final"}, rule.fhirpath)
+            except Exception as exc:  # noqa: BLE001 -- fhirpathpy raises several kinds
+                problem(loc + ("fhirpath",), f"rule {rule.name!r}: not a valid FHIRPath expression "
+                                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+    for task in settings.routing.default_tasks:
+        if task not in TASKS or task in API_ONLY_TASKS:
+            problem(("routing", "default_tasks"), f"{task!r} cannot run on a pushed report (expected one of {runnable})")
+
+    auth = settings.ehr.auth
+    if auth.mode == "smart":
+        for key in ("client_id", "token_url", "private_key_file"):
+            if not getattr(auth, key):
+                problem(("ehr", "auth", key), "required with ehr.auth.mode smart", ("ehr", "auth", "mode"))
+    elif auth.mode == "bearer" and bool(auth.token_env) == bool(auth.token_file):
+        problem(("ehr", "auth", "token_env"),
+                "ehr.auth.mode bearer needs exactly one of token_env or token_file (never the token itself)",
+                ("ehr", "auth", "mode"))
+    return out
+
+
+def startup_settings(site_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """:func:`load_settings` plus :func:`check_settings`; raises SettingsError listing every problem."""
+    settings = load_settings(site_file, environ)
+    problems = check_settings(settings)
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
     return settings
 
 

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.inference import Output, Request, Router
@@ -115,6 +115,61 @@ def result_record(out: Output, router: Router) -> dict[str, Any]:
     return record
 
 
+# -- one report: the steps the worker and the preview share ---------------------------------------
+
+
+@dataclass
+class ReportPlan:
+    """What runs for one report: the matching rule, the tasks with their requests (in order), and
+    the tasks skipped with the reason."""
+
+    rule: str
+    tasks: list[str]
+    requests: list[Request]
+    skipped: dict[str, str]
+
+
+def plan_report(resource: dict[str, Any], settings: Settings,
+                prior_resource: Callable[[], dict[str, Any] | None] | None = None) -> ReportPlan:
+    """Select the tasks for a report and build their requests. ``prior_resource`` returns the
+    patient's earlier report (for temporal_comparison), or None when there is none."""
+    from integration.fhir.report import report_text
+
+    rule, tasks = select_tasks(resource, settings)
+    text = report_text(resource)
+    requests, skipped = [], {}
+    for task in tasks:
+        x = TaskInput(report=text)
+        if task == "temporal_comparison":
+            prior = prior_resource() if prior_resource is not None else None
+            if prior is None:
+                skipped[task] = "no earlier report for this patient"
+                continue
+            x = TaskInput(report=text, prior_report=report_text(prior))
+        requests.append(Request(task, x))
+    return ReportPlan(rule, [r.task for r in requests], requests, skipped)
+
+
+def collect_results(plan: ReportPlan, outputs: Sequence[Output], router: Router) -> dict[str, Any]:
+    """The job's ``results`` (what the store keeps and the write-back reads) from the outputs of
+    ``plan.requests``, in the same order."""
+    if len(outputs) != len(plan.tasks):
+        raise ValueError(f"{len(outputs)} outputs for {len(plan.tasks)} tasks")
+    results: dict[str, Any] = {task: result_record(out, router) for task, out in zip(plan.tasks, outputs)}
+    for task, why in plan.skipped.items():
+        results[task] = {"parsed": False, "value": None, "error": f"skipped: {why}", "skipped": True}
+    return results
+
+
+def infer_report(resource: dict[str, Any], settings: Settings, router: Router,
+                 prior_resource: Callable[[], dict[str, Any] | None] | None = None) -> tuple[ReportPlan, dict[str, Any]]:
+    """Plan and run one report's tasks: (plan, results). The worker does the same in batches of
+    reports; :mod:`integration.preview` uses this."""
+    plan = plan_report(resource, settings, prior_resource)
+    outputs = router.run(plan.requests) if plan.requests else []
+    return plan, collect_results(plan, outputs, router)
+
+
 @dataclass
 class Plan:
     job: Job
@@ -133,22 +188,14 @@ class Worker:
         self.stop = threading.Event()
 
     def plan(self, job: Job) -> Plan:
-        from integration.fhir.report import report_text
+        def prior() -> dict[str, Any] | None:
+            earlier = self.store.prior_report(job)
+            return earlier.resource if earlier is not None else None
 
-        rule, tasks = select_tasks(job.resource, self.settings)
-        text = report_text(job.resource)
-        requests, skipped = [], {}
-        for task in tasks:
-            x = TaskInput(report=text)
-            if task == "temporal_comparison":
-                prior = self.store.prior_report(job)
-                if prior is None:
-                    skipped[task] = "no earlier report for this patient"
-                    continue
-                x = TaskInput(report=text, prior_report=report_text(prior.resource))
-            requests.append(Request(task, x))
-        audit("job.planned", job=job.id, rule=rule, tasks=[r.task for r in requests], skipped=sorted(skipped))
-        return Plan(job, [r.task for r in requests], requests, skipped)
+        bind_correlation_id(job.correlation_id)
+        rp = plan_report(job.resource, self.settings, prior)
+        audit("job.planned", job=job.id, rule=rp.rule, tasks=rp.tasks, skipped=sorted(rp.skipped))
+        return Plan(job, rp.tasks, rp.requests, rp.skipped)
 
     def run_once(self) -> int:
         """Claim and process one batch; return how many jobs were claimed."""
@@ -162,6 +209,7 @@ class Worker:
                 plans.append(self.plan(job))
             except Exception as exc:  # noqa: BLE001 - a bad report fails alone
                 self._fail(job, f"cannot prepare report: {type(exc).__name__}: {exc}")
+        clear_context()
         if self.stop.is_set():
             for plan in plans:
                 self.store.release(plan.job.id, self.owner, State.INFERRING)
@@ -189,11 +237,10 @@ class Worker:
         i = 0
         for plan in plans:
             bind_correlation_id(plan.job.correlation_id)
-            results: dict[str, Any] = {}
-            for task in plan.tasks:
-                out = outputs[i]
-                i += 1
-                results[task] = result_record(out, self.router)
+            mine = outputs[i:i + len(plan.tasks)]
+            i += len(plan.tasks)
+            results = collect_results(ReportPlan("", plan.tasks, plan.requests, plan.skipped), mine, self.router)
+            for task, out in zip(plan.tasks, mine):
                 bundle = results[task]["bundle"]
                 audit(
                     "inference.finished", job=plan.job.id, task=task, bundle=bundle["name"],
@@ -202,8 +249,6 @@ class Worker:
                 )
                 if not out.result.parsed:
                     audit("inference.parse_failed", job=plan.job.id, task=task)
-            for task, why in plan.skipped.items():
-                results[task] = {"parsed": False, "value": None, "error": f"skipped: {why}", "skipped": True}
             if self.store.finish_inference(plan.job.id, self.owner, plan.tasks, results):
                 audit("job.inferred", job=plan.job.id, tasks=len(plan.tasks), batch_seconds=round(elapsed, 3))
             else:

@@ -1,4 +1,4 @@
-"""HTTP API blueprints: FHIR intake, jobs, health. Assembled by :func:`integration.app.create_app`."""
+"""HTTP API blueprints: FHIR intake, $preview, jobs, health. Assembled by :func:`integration.app.create_app`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from integration.api.errors import ApiError
 
 
 def register_blueprints(app: Flask) -> None:
-    from integration.api import fhir, health, jobs
+    from integration.api import fhir, health, jobs, preview
 
     app.register_blueprint(health.bp)
     app.register_blueprint(fhir.bp)
+    app.register_blueprint(preview.bp)
     app.register_blueprint(jobs.bp)
+    preview.init_app(app)  # loads the mappings: a broken mapping file stops the app here
 
 
 # Endpoints reachable without a bearer token.

@@ -44,8 +44,33 @@ RADLEX = "http://radlex.org"
 # Code systems a shipped or site mapping may use without declaring them.
 KNOWN_SYSTEMS = frozenset({SNOMED, LOINC, AJCC, V3_INTERPRETATION, OBSERVATION_CATEGORY, DICOM_DCM, RADLEX})
 
+# Spellings of known systems that are not their FHIR canonical URI (an OID, www., a trailing
+# slash, the v2/v3 names): a coding with one of these would not be recognised by the EHR.
+SYSTEM_ALIASES = {
+    "urn:oid:2.16.840.1.113883.6.96": SNOMED,
+    "http://www.snomed.org": SNOMED,
+    "http://www.snomed.org/": SNOMED,
+    "http://snomed.info/sct/": SNOMED,
+    "https://snomed.info/sct": SNOMED,
+    "http://snomed.info": SNOMED,
+    "urn:oid:2.16.840.1.113883.6.1": LOINC,
+    "http://www.loinc.org": LOINC,
+    "http://loinc.org/": LOINC,
+    "https://loinc.org": LOINC,
+    "urn:oid:2.16.840.1.113883.6.256": RADLEX,
+    "http://www.radlex.org": RADLEX,
+    "http://radlex.org/": RADLEX,
+    "https://radlex.org": RADLEX,
+    "http://radlex.org/RID": RADLEX,
+    "http://www.radlex.org/RID": RADLEX,
+    "urn:oid:1.2.840.10008.2.16.4": DICOM_DCM,
+    "http://hl7.org/fhir/v3/ObservationInterpretation": V3_INTERPRETATION,
+    "http://hl7.org/fhir/observation-category": OBSERVATION_CATEGORY,
+}
+
 _SCTID = re.compile(r"^[1-9][0-9]{5,17}$")
 _LOINC = re.compile(r"^[0-9]{1,7}-[0-9]$")
+_RADLEX = re.compile(r"^RID[1-9][0-9]*$")
 
 
 class MappingError(Exception):
@@ -123,6 +148,8 @@ class Coding(_Model):
             raise ValueError(f"{self.code!r} is not a valid SNOMED CT identifier (check digit)")
         if self.system == LOINC and not loinc_valid(self.code):
             raise ValueError(f"{self.code!r} is not a valid LOINC code (check digit)")
+        if self.system == RADLEX and not _RADLEX.match(self.code):
+            raise ValueError(f"{self.code!r} is not a RadLex id (RID followed by digits, e.g. RID1301)")
         return self
 
     def fhir(self) -> dict[str, str]:
@@ -315,15 +342,17 @@ _DupKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Line (1-based) of the deepest YAML node on ``loc`` that exists."""
+    """Line (1-based) of ``loc``: of its key when the last step is a mapping key (``labels:``),
+    else of the deepest YAML node on ``loc`` that exists."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if str(k.value) == str(part)), None)
-            if nxt is None:
-                key = next((k for k, _ in node.value if str(k.value) == str(part)), None)
-                return key.start_mark.line + 1 if key is not None else line
-            node = nxt
+            pair = next(((k, v) for k, v in node.value if str(k.value) == str(part)), None)
+            if pair is None:
+                return line
+            if i == len(loc) - 1:
+                return pair[0].start_mark.line + 1
+            node = pair[1]
         elif isinstance(node, yaml.SequenceNode) and str(part).isdigit() and int(part) < len(node.value):
             node = node.value[int(part)]
         else:
@@ -338,6 +367,29 @@ def _loc_path(loc: tuple[Any, ...]) -> tuple[str, ...]:
     if parts and parts[0] in set(TASK_KINDS.values()):
         parts = parts[1:]
     return tuple(p for p in parts if not p.startswith("function-"))
+
+
+def _report(path: Path, items: list[tuple[int | None, str, str]]) -> list[str]:
+    """``file:line: key: message`` lines; one line for a problem that YAML aliases repeat under
+    several keys (``lungs: *lung``): the others are named after it."""
+    grouped: dict[tuple[int | None, str], list[str]] = {}
+    for line, key, message in items:
+        grouped.setdefault((line, message), []).append(key)
+    out = []
+    for (line, message), keys in grouped.items():
+        also = f" (also as {', '.join(keys[1:])})" if len(keys) > 1 else ""
+        out.append(f"{path}:{line}: {keys[0]}{also}: {message}")
+    return out
+
+
+def declared_task(path: Path) -> str | None:
+    """The ``task:`` a file names, read without validating it (None when unreadable)."""
+    root = _compose(path)
+    if isinstance(root, yaml.MappingNode):
+        for k, v in root.value:
+            if k.value == "task" and isinstance(v, yaml.ScalarNode):
+                return str(v.value)
+    return None
 
 
 def load_file(path: Path) -> tuple[Any | None, list[str]]:
@@ -358,82 +410,191 @@ def load_file(path: Path) -> tuple[Any | None, list[str]]:
     try:
         mapping = _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        problems = []
+        items = []
         for err in exc.errors():
             loc = _loc_path(tuple(err["loc"]))
-            line = _line_of(root, loc)
-            problems.append(f"{path}:{line}: {'.'.join(loc) or '(top)'}: {err['msg']}")
-        return None, problems
-    problems = []
+            items.append((_line_of(root, loc), ".".join(loc) or "(top)", err["msg"]))
+        return None, _report(path, items)
+    items: list[tuple[int | None, str, str]] = []
     expected = TASK_KINDS.get(mapping.task)
     if expected is None:
-        problems.append(f"{path}:{_line_of(root, ('task',))}: task: unknown task {mapping.task!r}")
+        items.append((_line_of(root, ("task",)), "task", f"unknown task {mapping.task!r}"))
     elif mapping.kind != expected:
-        problems.append(f"{path}:{_line_of(root, ('kind',))}: kind: task {mapping.task} needs kind {expected!r}")
-    allowed = KNOWN_SYSTEMS | set(getattr(mapping, "local_systems", []))
+        items.append((_line_of(root, ("kind",)), "kind", f"task {mapping.task} needs kind {expected!r}"))
+    local = list(getattr(mapping, "local_systems", []))
+    for i, system in enumerate(local):
+        if system in SYSTEM_ALIASES:
+            items.append((_line_of(root, ("local_systems", str(i))), f"local_systems.{i}",
+                          f"{system!r} is another name of {SYSTEM_ALIASES[system]!r}; use that URI instead of "
+                          f"declaring it"))
+    allowed = KNOWN_SYSTEMS | set(local)
     for loc, coding in mapping.codings():
-        if coding.system not in allowed:
-            problems.append(
-                f"{path}:{_line_of(root, loc + ('system',))}: {'.'.join(loc)}.system: unknown code system "
-                f"{coding.system!r} (declare site-local systems in local_systems)"
-            )
+        where = (_line_of(root, loc + ("system",)), ".".join(loc) + ".system")
+        if coding.system in SYSTEM_ALIASES:
+            items.append((*where, f"{coding.system!r} is not the FHIR URI of this code system; use "
+                                  f"{SYSTEM_ALIASES[coding.system]!r}"))
+        elif coding.system not in allowed:
+            items.append((*where, f"unknown code system {coding.system!r} (known: {', '.join(sorted(KNOWN_SYSTEMS))}; "
+                                  f"declare a site-local system in local_systems)"))
+    problems = _report(path, items)
     return (None if problems else mapping), problems
 
 
-def load_mappings(directory: str | Path, *, require_all: bool = True) -> Mappings:
-    """Load every ``*.yaml`` in ``directory``; raise MappingError listing every problem."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise MappingError([f"{directory}: mappings directory not found"])
+def _compose(path: Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def key_line(path: Path, loc: tuple[Any, ...]) -> int:
+    """Line of ``loc`` in the YAML file ``path`` (1 when it cannot be found)."""
+    return _line_of(_compose(Path(path)), loc) or 1
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+
+
+def _load_files(files: Iterable[Path]) -> tuple[Mappings, list[str], set[str]]:
+    """(valid mappings, problems, tasks named by files that failed to load)."""
     out = Mappings()
     problems: list[str] = []
-    for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
+    failed: set[str] = set()
+    for path in files:
         mapping, errs = load_file(path)
         problems += errs
         if mapping is None:
+            task = declared_task(path)
+            if task:
+                failed.add(task)
             continue
         if mapping.task in out.by_task:
-            problems.append(f"{path}:1: task: {mapping.task} is already mapped in {out.files[mapping.task]}")
+            problems.append(f"{path}:{key_line(path, ('task',))}: task: {mapping.task} is already mapped in "
+                            f"{out.files[mapping.task]}")
             continue
         out.by_task[mapping.task] = mapping
         out.files[mapping.task] = path
+    return out, problems, failed
+
+
+def _missing_tasks(directory: Path, tasks: Iterable[str]) -> list[str]:
+    tasks = set(tasks)
+    return [f"{directory}: no mapping file for task {task} (use kind: none to write nothing)"
+            for task in TASK_KINDS if task not in tasks]
+
+
+def load_mappings(directory: str | Path, *, require_all: bool = True) -> Mappings:
+    """Load every ``*.yaml`` in ``directory``; raise MappingError listing every problem.
+
+    This is the startup check of ``serve``, ``worker`` and ``scheduler``: a file that does not
+    parse, does not fit its schema or uses an unknown code system stops the process. Labels
+    without an entry (:func:`coverage_problems`) do not: they are written as text only."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise MappingError([f"{directory}: mappings directory not found"])
+    out, problems, failed = _load_files(_yaml_files(directory))
     if require_all:
-        for task in TASK_KINDS:
-            if task not in out.by_task:
-                problems.append(f"{directory}: no mapping file for task {task} (use kind: none to write nothing)")
+        problems += _missing_tasks(directory, set(out.by_task) | failed)
     if problems:
         raise MappingError(problems)
     return out
 
 
+@dataclass
+class Validation:
+    """What ``radlite mappings validate`` found."""
+
+    files: list[Path]
+    mappings: Mappings
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def codings(self) -> int:
+        return sum(1 for m in self.mappings.by_task.values() for _ in m.codings())
+
+
+def validate_paths(paths: Iterable[str | Path]) -> Validation:
+    """Check mapping files and directories as ``radlite mappings validate`` does: schema,
+    duplicate keys, code systems and check digits (:func:`load_file`), one file per task, every
+    task mapped (for a directory), and every label of every task covered
+    (:func:`coverage_problems`). Problems are ``file:line: key: message`` lines."""
+    files: list[Path] = []
+    problems: list[str] = []
+    directories: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            directories.append(path)
+            found = _yaml_files(path)
+            if not found:
+                problems.append(f"{path}: no *.yaml mapping files in this directory")
+            files += [f for f in found if f not in files]
+        elif path.is_file():
+            if path not in files:
+                files.append(path)
+        else:
+            problems.append(f"{path}: no such file or directory")
+    mappings, errs, failed = _load_files(files)
+    problems += errs
+    for directory in directories:
+        inside = {t for t, f in mappings.files.items() if f.parent == directory}
+        inside |= {t for f in _yaml_files(directory) if f not in mappings.files.values() and (t := declared_task(f))}
+        problems += _missing_tasks(directory, inside)
+    problems += coverage_problems(mappings)
+    return Validation(files, mappings, problems)
+
+
 def coverage_problems(mappings: Mappings) -> list[str]:
-    """Labels of the tasks that have no mapping entry (they would be written as text only)."""
-    from integration.tasks import abnormality_detection, m_staging, n_staging, rads_assignment
+    """``file:line: ...`` for every label of a task that has no mapping entry (it would be written
+    as text only) and every entry that names no label of its task (a typo: it never applies)."""
+    from integration.tasks import abnormality_detection, m_staging, n_staging, radiology_ner, rads_assignment
     from integration.tasks import temporal_comparison
 
     out: list[str] = []
 
-    def need(task: str, what: str, have: Iterable[str], want: Iterable[str]) -> None:
-        m = mappings.get(task)
-        if m is None:
-            return
+    def check(task: str, loc: tuple[str, ...], have: Iterable[str], want: Iterable[str], *,
+              complete: bool = True, known: Iterable[str] | None = None) -> None:
+        path = mappings.files[task]
+        have, want = list(have), list(want)
+        known = list(known) if known is not None else want
         missing = [w for w in want if w not in set(have)]
-        if missing:
-            out.append(f"{mappings.files[task]}: {what}: not mapped: {', '.join(missing)}")
+        if complete and missing:
+            out.append(f"{path}:{key_line(path, loc)}: {'.'.join(loc)}: not mapped: {', '.join(missing)}")
+        for key in have:
+            if key not in set(known):
+                out.append(f"{path}:{key_line(path, loc + (key,))}: {'.'.join(loc + (key,))}: not a label of "
+                           f"{task} (its labels: {', '.join(known)})")
 
     if (m := mappings.get("abnormality_detection")) is not None:
-        need("abnormality_detection", "labels", m.labels, abnormality_detection.CHEXPERT_LABELS)
-        need("abnormality_detection", "values", m.values, m.write_statuses)
+        check("abnormality_detection", ("labels",), m.labels, abnormality_detection.CHEXPERT_LABELS)
+        for i, status in enumerate(m.write_statuses):
+            if status not in abnormality_detection.STATUSES:
+                path = mappings.files["abnormality_detection"]
+                out.append(f"{path}:{key_line(path, ('write_statuses', str(i)))}: write_statuses.{i}: unknown status "
+                           f"{status!r} (one of {', '.join(abnormality_detection.STATUSES)})")
+        check("abnormality_detection", ("values",), m.values, m.write_statuses, known=abnormality_detection.STATUSES)
     if (m := mappings.get("radiology_ner")) is not None:
-        need("radiology_ner", "values", m.values, ("OBS-DP", "OBS-U"))
+        # OBS-DP and OBS-U must be mapped; OBS-DA (absent) may be, to write absent findings too.
+        observations = [label for label in radiology_ner.ENTITY_LABELS if label != m.anatomy_label]
+        check("radiology_ner", ("values",), m.values, ("OBS-DP", "OBS-U"), known=observations)
+        if m.anatomy_label not in radiology_ner.ENTITY_LABELS:
+            path = mappings.files["radiology_ner"]
+            out.append(f"{path}:{key_line(path, ('anatomy_label',))}: anatomy_label: {m.anatomy_label!r} is not an "
+                       f"entity label ({', '.join(radiology_ner.ENTITY_LABELS)})")
     if (m := mappings.get("temporal_comparison")) is not None:
-        need("temporal_comparison", "values", m.values, temporal_comparison.CHANGES)
+        check("temporal_comparison", ("values",), m.values, temporal_comparison.CHANGES)
+        check("temporal_comparison", ("interpretation",), m.interpretation, temporal_comparison.CHANGES,
+              complete=False)
     if (m := mappings.get("rads_assignment")) is not None:
-        need("rads_assignment", "systems", m.systems, rads_assignment.SYSTEMS)
+        check("rads_assignment", ("systems",), m.systems, rads_assignment.SYSTEMS)
         for system, cats in rads_assignment.SYSTEMS.items():
             if system in m.systems:
-                need("rads_assignment", f"systems.{system}.categories", m.systems[system].categories, cats)
+                check("rads_assignment", ("systems", system, "categories"), m.systems[system].categories, cats)
     for task, labels in (("n_staging", n_staging.LABELS), ("m_staging", m_staging.LABELS)):
         if (m := mappings.get(task)) is not None:
-            need(task, "values", m.values, labels)
+            check(task, ("values",), m.values, labels)
     return out

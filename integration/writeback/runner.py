@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from integration.audit import audit, bind_correlation_id, get_logger, hash_id
+from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.store import JobStore, State
 from integration.writeback.bundle import BuildError, earlier_observations, plan_transaction, summarize
 from integration.writeback.client import FhirClient, WritebackError
@@ -159,4 +159,6 @@ def write_due(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
             log.error("writeback.unexpected_error", job=hash_id(job.id), error=type(exc).__name__)
             err = WritebackError(f"unexpected {type(exc).__name__}", retryable=True)
             _failed(store, owner, settings, job, err, counts, rng)
+        finally:
+            clear_context()
     return counts

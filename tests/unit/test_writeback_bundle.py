@@ -185,7 +185,9 @@ def test_temporal_interpretation(mappings) -> None:
         {"finding": "cardiomegaly", "change": "worsened"}, {"finding": "effusion", "change": "resolved"}])})
     obs = {o["code"]["text"]: o for o in resources(plan_transaction(job, mappings, now=NOW).bundle, "Observation")}
     assert obs["cardiomegaly"]["interpretation"][0]["coding"][0]["code"] == "W"
-    assert obs["cardiomegaly"]["valueCodeableConcept"] == {"text": "Worsened"}
+    assert obs["cardiomegaly"]["valueCodeableConcept"] == {
+        "coding": [{"system": "http://snomed.info/sct", "code": "230993007", "display": "Worsening (qualifier value)"}],
+        "text": "Worsened"}
     assert "interpretation" not in obs["effusion"]
 
 

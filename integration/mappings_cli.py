@@ -1,0 +1,129 @@
+"""``radlite mappings validate`` and ``radlite preview``: the integration engineer's tools.
+
+* ``radlite mappings validate [FILES...]`` checks mapping files (or directories; default: the
+  configured ``writeback.mappings_dir``): schema, duplicate keys, code-system URIs, SNOMED CT /
+  LOINC check digits, RadLex id form, one file per task, every task mapped (for a directory) and
+  every label of every task covered. Problems are printed as ``file:line: key: message``; the exit
+  status is 1 when there is any, 0 otherwise.
+* ``radlite preview FILE`` runs the whole pipeline on a DiagnosticReport JSON file and prints the
+  transaction Bundle the write-back would write (stdout), with a summary on stderr. Nothing is
+  stored, nothing is sent.
+
+See docs/mapping-guide.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+def _settings(ctx: click.Context):
+    from integration.settings import SettingsError, startup_settings
+
+    root = ctx.find_root()
+    try:
+        return startup_settings((root.obj or {}).get("config_file"))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group("mappings")
+def mappings_group() -> None:
+    """Check the mappings from task results to FHIR (mappings/*.yaml)."""
+
+
+@mappings_group.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="Print problems only, no summary line.")
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
+    """Validate mapping FILES or directories (default: writeback.mappings_dir of the config)."""
+    from integration.writeback.mappings import validate_paths
+
+    if not paths:
+        paths = (_settings(ctx).writeback.mappings_dir,)
+    result = validate_paths(paths)
+    for line in result.problems:
+        click.echo(line)
+    if not quiet:
+        tasks = ", ".join(sorted(result.mappings.by_task)) or "none"
+        verdict = "ok" if result.ok else f"{len(result.problems)} problem(s)"
+        click.echo(f"{verdict}: {len(result.files)} file(s), tasks: {tasks}; {result.codings()} coding(s)", err=True)
+    ctx.exit(0 if result.ok else 1)
+
+
+@click.command("preview")
+@click.argument("report_file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--prior", "prior_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The patient's earlier DiagnosticReport (JSON), for temporal_comparison.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Where to write the Bundle (default: stdout).")
+@click.pass_context
+def preview(ctx: click.Context, report_file: Path, prior_file: Path | None, output: str) -> None:
+    """Print the transaction Bundle the write-back would write for the DiagnosticReport in
+    REPORT_FILE (JSON; - for stdin): routing rules, inference with the configured bundles and the
+    write-back's bundle assembly, with nothing stored and nothing sent."""
+    from integration.inference import BundleError
+    from integration.preview import Previewer
+    from integration.store import StoreError
+    from integration.writeback.bundle import BuildError
+    from integration.writeback.mappings import MappingError
+
+    settings = _settings(ctx)
+    resource = _read_report(report_file)
+    prior = _read_report(prior_file) if prior_file is not None else None
+    try:
+        previewer = Previewer.from_settings(settings)
+        result = previewer.preview(resource, prior_resource=lambda: prior)
+    except MappingError as exc:
+        raise click.ClickException(str(exc)) from None
+    except StoreError:
+        raise click.ClickException(f"{report_file}: the report needs an id or an identifier with a value") from None
+    except (BundleError, BuildError) as exc:
+        raise click.ClickException(str(exc)) from None
+    text = json.dumps(result.bundle, indent=2, ensure_ascii=False)
+    if output == "-":
+        click.echo(text)
+    else:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    click.echo("preview: " + json.dumps(result.summary(), ensure_ascii=False), err=True)
+
+
+def _read_report(path: Path) -> dict:
+    """A DiagnosticReport from a JSON file, with the intake's JSON rules and FHIR checks."""
+    from integration.api.errors import ApiError
+    from integration.api.body import parse_json
+    from integration.fhir.issues import has_errors
+    from integration.fhir.report import check_report
+
+    data = sys.stdin.buffer.read() if str(path) == "-" else _read_bytes(path)
+    try:
+        resource = parse_json(data)
+    except ApiError as exc:
+        raise click.ClickException(f"{path}: " + "; ".join(i.diagnostics for i in exc.issues)) from None
+    if not isinstance(resource, dict) or resource.get("resourceType") != "DiagnosticReport":
+        raise click.ClickException(f"{path}: expected a DiagnosticReport (a JSON object with resourceType "
+                                   f"DiagnosticReport)")
+    issues = check_report(resource)
+    for issue in issues:
+        where = f" ({', '.join(issue.expression)})" if issue.expression else ""
+        click.echo(f"{path}: {issue.severity}: {issue.diagnostics}{where}", err=True)
+    if has_errors(issues):
+        raise click.ClickException(f"{path}: the report is not valid; the intake would answer 422")
+    return resource
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(mappings_group)
+    cli.add_command(preview)

@@ -1,0 +1,139 @@
+"""Preview: the transaction Bundle the write-back WOULD write for a report -- nothing is stored,
+nothing is sent to the EHR.
+
+``POST /fhir/DiagnosticReport/$preview`` and ``radlite preview FILE`` both end here. The steps are
+the production ones, not a re-implementation:
+
+1. :func:`integration.worker.plan_report` -- the routing rules pick the tasks (and the patient's
+   earlier report for temporal_comparison, when a job store is at hand);
+2. :func:`integration.worker.infer_report` -- the configured bundles answer, through the same
+   :class:`~integration.inference.Router` and :func:`~integration.worker.result_record` as the
+   worker, so the results have the worker's format;
+3. :func:`integration.writeback.bundle.plan_transaction` -- the write-back's bundle assembly, on a
+   job made of the report's own (report_key, report_version) (:func:`report_identity`, as the
+   store computes them).
+
+So the Observations of a preview carry the identifiers, codes and values the write-back then
+writes for that report version (given the same model answers: scored tasks are deterministic,
+generated text can differ when batched with other reports). Not in a preview: the
+``entered-in-error`` updates of an earlier version's Observations (they need the EHR's current
+copies), and the time stamps (Provenance.recorded is the time of the preview).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from integration.inference import Router
+from integration.settings import Settings
+from integration.store.jobs import report_identity
+from integration.worker import ReportPlan, infer_report
+from integration.writeback.bundle import Plan, plan_transaction
+from integration.writeback.mappings import Mappings
+
+
+@dataclass
+class Preview:
+    report_key: str
+    report_version: str
+    plan: ReportPlan
+    results: dict[str, Any]
+    transaction: Plan
+
+    @property
+    def bundle(self) -> dict[str, Any]:
+        """The transaction Bundle. With nothing to write it has no entries (the write-back then
+        posts nothing); ``entry`` is left out, as FHIR JSON has no empty arrays."""
+        bundle = dict(self.transaction.bundle)
+        if not bundle.get("entry"):
+            bundle.pop("entry", None)
+        return bundle
+
+    def summary(self) -> dict[str, Any]:
+        """What ran and what was left out, for people (CLI stderr, HTTP headers, audit)."""
+        out: dict[str, Any] = {
+            "rule": self.plan.rule,
+            "tasks": list(self.plan.tasks),
+            "entries": self.transaction.counts(),
+        }
+        if self.plan.skipped:
+            out["skipped"] = dict(self.plan.skipped)
+        if self.transaction.parse_failures:
+            out["parse_failures"] = dict(self.transaction.parse_failures)
+        if self.transaction.not_written:
+            out["not_written"] = list(self.transaction.not_written)
+        return out
+
+
+def preview_report(
+    resource: dict[str, Any],
+    settings: Settings,
+    router: Router,
+    mappings: Mappings,
+    *,
+    prior_resource: Callable[[], dict[str, Any] | None] | None = None,
+    now: dt.datetime | None = None,
+) -> Preview:
+    """Run the pipeline on ``resource`` (a DiagnosticReport that passed ``check_report``) and
+    build the transaction Bundle; raises StoreError when the report has neither id nor identifier,
+    BuildError when a result does not fit its task (as the write-back would)."""
+    key, version = report_identity(resource)
+    plan, results = infer_report(resource, settings, router, prior_resource)
+    job = SimpleNamespace(resource=resource, report_key=key, report_version=version, results=results,
+                          supersedes=None, id=None, correlation_id=None)
+    transaction = plan_transaction(job, mappings, base_url=settings.ehr.base_url, now=now,
+                                   audit_event=settings.writeback.audit_event)
+    return Preview(key, version, plan, results, transaction)
+
+
+def store_prior(store, resource: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
+    """The patient's most recent earlier report in ``store`` (read only), as the worker finds it
+    for a report received now."""
+    from integration.store.models import utcnow
+
+    def find() -> dict[str, Any] | None:
+        key, _ = report_identity(resource)
+        probe = SimpleNamespace(subject_ref=(resource.get("subject") or {}).get("reference") or None,
+                                report_key=key, created_at=utcnow())
+        earlier = store.prior_report(probe)
+        return earlier.resource if earlier is not None else None
+
+    return find
+
+
+@dataclass
+class Previewer:
+    """What a process needs to answer previews: the mappings (loaded at startup, so a broken file
+    stops the process) and a router whose bundles load on the first preview. Previews run one at
+    a time: they are a tool for integration engineers, and the router's lazy loading is not meant
+    for concurrent first use."""
+
+    settings: Settings
+    mappings: Mappings
+    router_factory: Callable[[], Router] | None = None
+    _router: Router | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, mappings: Mappings | None = None) -> "Previewer":
+        from integration.writeback.mappings import load_mappings
+
+        if mappings is None:
+            mappings = load_mappings(settings.writeback.mappings_dir)
+        return cls(settings, mappings)
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            factory = self.router_factory or (lambda: Router.from_settings(self.settings.inference))
+            self._router = factory()
+        return self._router
+
+    def preview(self, resource: dict[str, Any], *, prior_resource=None, now: dt.datetime | None = None) -> Preview:
+        with self._lock:
+            return preview_report(resource, self.settings, self.router, self.mappings,
+                                  prior_resource=prior_resource, now=now)
