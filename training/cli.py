@@ -113,13 +113,20 @@ def build_cmd(base_name, adapter_dir, no_adapter, out, name, version) -> None:
 @click.option("--task", "tasks", multiple=True)
 @click.option("--limit-per-task", type=int, default=None, help="Evaluate at most N examples per task.")
 @click.option("--threads", default=0, show_default=True)
+@click.option("--compare", "compare", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="eval.json of an earlier run to show beside this one (e.g. the zero-shot baseline).")
 @click.option("--out", default="var/eval", show_default=True, type=click.Path(file_okay=False))
-def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, out) -> None:
+def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, compare, out) -> None:
     """Per-task held-out metrics (paper's), parse failures; markdown + JSON + PNG report."""
+    import json
+
     from training.evaluate import evaluate, markdown, write_report
 
     reports = [evaluate(b, data_dir, split=split, tasks=tasks or None, limit_per_task=limit_per_task,
                         threads=threads) for b in bundles]
+    for path in compare:
+        earlier = json.loads(Path(path).read_text(encoding="utf-8"))
+        reports.extend(r for r in earlier if r.get("split") == split)
     paths = write_report(reports, out)
     click.echo(markdown(reports))
     click.echo(f"report: {paths['markdown']}, {paths['json']}, {paths['png']}")
@@ -147,3 +154,45 @@ def data(data_dir: str, out: str, seed: int, max_per_task: int, max_eval_per_tas
     click.echo(format_counts(counts))
     click.echo(f"written to {out}/ (train.jsonl, val.jsonl, test.jsonl, counts.json, manifest.json); "
                "scores on 'generated:' rows are scores on generated data")
+
+
+@model.command("install")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--dest", default=str(DEFAULT_ADAPTER), show_default=True, type=click.Path(file_okay=False),
+              help="Where `radlite model build` finds the adapter (committed to the repository).")
+@click.option("--version", "version", required=True, help="Adapter/bundle version, e.g. 0.1.0.")
+@click.option("--base-model", default="HuggingFaceTB/SmolLM2-135M-Instruct", show_default=True)
+@click.option("--eval", "eval_json", type=click.Path(dir_okay=False, exists=True),
+              help="eval.json from `radlite eval` of the built bundle (first report is this model's).")
+@click.option("--data-manifest", type=click.Path(dir_okay=False, exists=True),
+              help="manifest.json of the dataset it was trained on (seed, caps, sources).")
+def install_cmd(run_dir, dest, version, base_model, eval_json, data_manifest) -> None:
+    """Install a trained adapter (RUN_DIR/adapter) with its card: training record and held-out scores."""
+    import json
+
+    from integration.tasks import TASKS
+    from training.build import copy_adapter
+
+    run = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    card = {
+        "name": Path(dest).name,
+        "version": version,
+        "base_model": base_model,
+        "tasks": sorted(set(run.get("examples") or TASKS), key=list(TASKS).index),
+        "training": {k: run.get(k) for k in ("config", "examples", "trainable_params", "device",
+                                             "train_seconds", "steps_run", "skipped_too_long")},
+    }
+    if data_manifest:
+        card["training"]["data"] = json.loads(Path(data_manifest).read_text(encoding="utf-8"))
+    if eval_json:
+        first = json.loads(Path(eval_json).read_text(encoding="utf-8"))[0]
+        card["eval"] = {
+            "split": first["split"],
+            "date": first["date"],
+            "tasks": {t: {"n": r["n"], "data": r["data"], "primary_metric": r["primary_metric"],
+                          "score": r["metrics"][r["primary_metric"]], "parse_failure_rate": r["parse_failure_rate"],
+                          "metrics": r["metrics"]}
+                      for t, r in first["tasks"].items()},
+        }
+    path = copy_adapter(Path(run_dir) / "adapter", dest, card)
+    click.echo(f"adapter installed at {path}")

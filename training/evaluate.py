@@ -87,11 +87,11 @@ def evaluate(
 
 
 def markdown(reports: Sequence[dict[str, Any]]) -> str:
-    """One table: a row per task, a column per evaluated bundle (primary metric, parse failures)."""
-    names = [f"{r['bundle']['name']}" for r in reports]
+    """One table: a row per task, per evaluated bundle its primary metric (n) and parse failures."""
+    names = [r["bundle"]["name"] for r in reports]
     tasks = [t for t in TASKS if any(t in r["tasks"] for r in reports)]
-    head = "| task | data | n | metric | " + " | ".join(f"{n} | {n} parse fail" for n in names) + " |"
-    lines = [head, "|" + "---|" * (4 + 2 * len(names))]
+    head = "| task | data | metric | " + " | ".join(f"{n} (n) | {n} parse fail" for n in names) + " |"
+    lines = [head, "|" + "---|" * (3 + 2 * len(names))]
     for t in tasks:
         first = next(r["tasks"][t] for r in reports if t in r["tasks"])
         cells = []
@@ -100,12 +100,14 @@ def markdown(reports: Sequence[dict[str, Any]]) -> str:
             if res is None:
                 cells += ["–", "–"]
             else:
-                cells += [f"{res['metrics'][res['primary_metric']]:.3f}", f"{res['parse_failure_rate']:.1%}"]
-        lines.append(f"| {t} | {first['data']} | {first['n']} | {first['primary_metric']} | " + " | ".join(cells) + " |")
+                score = res["metrics"][res["primary_metric"]]
+                cells += [f"{score:.3f} ({res['n']})", f"{res['parse_failure_rate']:.1%}"]
+        lines.append(f"| {t} | {first['data']} | {first['primary_metric']} | " + " | ".join(cells) + " |")
     notes = [
         "",
-        f"Split: {reports[0]['split']} (held-out; never trained on). Data 'generated' = rule-generated examples,",
-        "not real reports: those scores measure rule-following, not clinical accuracy.",
+        f"Split: {reports[0]['split']} (held-out report ids, never trained on). n = examples evaluated (the",
+        "first n of the split per task). Data 'generated' = rule-generated examples, not real reports: those",
+        "scores measure rule-following, not clinical accuracy.",
     ]
     return "\n".join(lines + notes) + "\n"
 
