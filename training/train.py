@@ -178,7 +178,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    start = 0
+    start, seconds_before = 0, 0.0
     ckpt = out / "checkpoint"
     if (ckpt / "state.pt").is_file():
         state = torch.load(ckpt / "state.pt", map_location=device, weights_only=False)
@@ -188,6 +188,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         sampler.order = state["sampler_order"]
         torch.set_rng_state(state["torch_rng"])
         start = state["step"]
+        seconds_before = state.get("seconds", 0.0)  # training time of earlier (interrupted) sessions
 
     meta = {
         "config": asdict(cfg),
@@ -228,6 +229,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                 "sampler_order": sampler.order,
                 "torch_rng": torch.get_rng_state(),
                 "step": step + 1,
+                "seconds": seconds_before + time.time() - t0,
             }
             torch.save(state, ckpt / "state.pt.tmp")
             (ckpt / "state.pt.tmp").replace(ckpt / "state.pt")  # atomic: a crash keeps the last one
@@ -236,8 +238,10 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
 
     adapter_dir = out / "adapter"
     model.save_pretrained(adapter_dir)
-    meta["train_seconds"] = round(time.time() - t0, 1)
+    # When this call only resumed a finished checkpoint, no new time was spent.
+    meta["train_seconds"] = round(seconds_before + (time.time() - t0 if cfg.steps > start else 0), 1)
     meta["skipped_too_long"] = sampler.skipped
-    meta["steps_run"] = cfg.steps - start
+    meta["steps_run"] = cfg.steps - start  # in this session
+    meta["steps_completed"] = cfg.steps
     (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
     return adapter_dir
