@@ -2,7 +2,8 @@
 
 ``create_app(settings, store)`` wires the blueprints of :mod:`integration.api` to a job store and
 the inbound authenticator, and sets the request-wide rules: a correlation id on every request
-(``X-Request-ID`` in, the same out), bearer authentication for everything but ``/healthz``, a
+(``X-Request-ID`` in, the same out), bearer authentication for everything but the probes
+(``/healthz``, ``/readyz``, ``/metrics``: not audited either), a
 body size limit, and OperationOutcome bodies for every error.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from integration.api import PUBLIC_ENDPOINTS, EXTENSION, Runtime, register_blueprints, runtime
+from integration.api import PROBE_ENDPOINTS, PUBLIC_ENDPOINTS, EXTENSION, Runtime, register_blueprints, runtime
 from integration.api.auth import TokenAuth
 from integration.api.context import request_correlation_id
 from integration.api.errors import ApiError, register_error_handlers
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None, store: JobStore | None = None) 
     def _begin() -> None:
         g.correlation_id = request_correlation_id()
         bind_correlation_id(g.correlation_id)
+        if request.endpoint in PROBE_ENDPOINTS:
+            return
         audit(
             "request.received",
             method=request.method,

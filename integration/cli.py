@@ -60,6 +60,16 @@ def _check_mappings(settings):
         raise click.ClickException(str(exc)) from None
 
 
+def _open_store(settings):
+    """The job store; a database whose schema is not current stops the command with the fix."""
+    from integration.store import JobStore, StoreError
+
+    try:
+        return JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _router(ctx: click.Context, bundle: str | None):
     from integration.inference import Router
 
@@ -115,18 +125,34 @@ def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, que
     click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
+_METRICS_OPTION = click.option(
+    "--metrics-port", "metrics_listen", envvar="RADLITE_METRICS_PORT", default=None, metavar="[ADDR:]PORT",
+    help="Serve this process's Prometheus metrics there (env RADLITE_METRICS_PORT; off by default).")
+
+
+def _serve_metrics(listen: str | None) -> None:
+    from integration import metrics
+
+    try:
+        where = metrics.serve(listen)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"--metrics-port: {exc}") from None
+    if where:
+        click.echo(f"metrics on http://{where[0]}:{where[1]}/metrics", err=True)
+
+
 @cli.command("worker")
 @click.option("--once", is_flag=True, help="Process one batch and exit (for scripts and tests).")
+@_METRICS_OPTION
 @click.pass_context
-def worker(ctx, once: bool) -> None:
+def worker(ctx, once: bool, metrics_listen: str | None) -> None:
     """Run the inference worker: claim received jobs, run their tasks, store the results."""
     from integration.inference import Router
-    from integration.store import JobStore
     from integration.worker import Worker
 
     settings = _service_settings(ctx)
     _check_mappings(settings)
-    store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+    store = _open_store(settings)
     try:
         w = Worker(settings, store, Router.from_settings(settings.inference))
     except ValueError as exc:
@@ -134,6 +160,7 @@ def worker(ctx, once: bool) -> None:
     if once:
         click.echo(f"processed {w.run_once()} job(s)")
     else:
+        _serve_metrics(metrics_listen)
         w.run_forever()
 
 
@@ -150,7 +177,7 @@ def serve(ctx, host: str, port: int) -> None:
 
     settings = _service_settings(ctx)
     try:
-        app = create_app(settings)
+        app = create_app(settings, _open_store(settings))
     except (SettingsError, MappingError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"radlite intake on http://{host}:{port}/fhir (jobs at /jobs/<id>, health at /healthz)", err=True)
@@ -162,10 +189,10 @@ def serve(ctx, host: str, port: int) -> None:
 
 @cli.command("scheduler")
 @click.option("--once", is_flag=True, help="Run one write-back tick and exit (for scripts and tests).")
+@_METRICS_OPTION
 @click.pass_context
-def scheduler(ctx, once: bool) -> None:
+def scheduler(ctx, once: bool, metrics_listen: str | None) -> None:
     """Run the write-back scheduler (exactly one writes: guarded by the store lock "scheduler")."""
-    from integration.store import JobStore
     from integration.writeback import AuthConfigError, FhirClient, MappingError, load_mappings
     from integration.writeback.scheduler import WritebackScheduler
 
@@ -175,7 +202,7 @@ def scheduler(ctx, once: bool) -> None:
         client = FhirClient.from_settings(settings.ehr)
     except (MappingError, AuthConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+    store = _open_store(settings)
     sched = WritebackScheduler(store, client, mappings, settings.writeback, pull_settings=settings.pull)
     try:
         if once:
@@ -188,6 +215,7 @@ def scheduler(ctx, once: bool) -> None:
         else:
             click.echo(f"radlite scheduler writing to {settings.ehr.base_url} every "
                        f"{settings.writeback.interval_seconds:g}s", err=True)
+            _serve_metrics(metrics_listen)
             sched.run()
     finally:
         client.close()
@@ -204,10 +232,8 @@ def jobs_group() -> None:
 @click.pass_context
 def jobs_retry(ctx, job_ids: tuple[str, ...]) -> None:
     """Requeue dead-lettered jobs (all of them when no JOB_ID is given)."""
-    from integration.store import JobStore
-
     settings = _settings(ctx.find_root())
-    store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+    store = _open_store(settings)
     try:
         n = store.requeue(list(job_ids) if job_ids else None)
     finally:
@@ -257,6 +283,18 @@ def _register_mappings() -> None:
 
 _register_mappings()
 cli.add_command(audit_group)
+
+
+def _register_ops() -> None:
+    # `radlite db upgrade|current|check` (integration/db_cli.py) and `radlite doctor` (integration/doctor.py).
+    from integration.db_cli import db_group
+    from integration.doctor import doctor_cmd
+
+    cli.add_command(db_group)
+    cli.add_command(doctor_cmd)
+
+
+_register_ops()
 
 
 def main() -> None:

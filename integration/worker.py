@@ -9,14 +9,17 @@ slow, or presumed dead) cannot overwrite the work of the one that took over.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from integration import metrics
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.inference import Output, Request, Router
 from integration.settings import RouteRule, Settings
@@ -170,6 +173,20 @@ def infer_report(resource: dict[str, Any], settings: Settings, router: Router,
     return plan, collect_results(plan, outputs, router)
 
 
+def _flush_logs() -> None:
+    """Push out what the log handlers still buffer (structlog's own lines are flushed each)."""
+    for handler in logging.getLogger().handlers:
+        try:
+            handler.flush()
+        except Exception:  # noqa: BLE001 -- shutting down: never fail on a log handler
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+
 @dataclass
 class Plan:
     job: Job
@@ -247,6 +264,8 @@ class Worker:
                     bundle_sha256=bundle["sha256"][:12], mode=out.mode, prompt_tokens=out.prompt_tokens,
                     output_tokens=out.output_tokens, seconds=round(out.seconds, 3),
                 )
+                metrics.observe_inference(task, out.mode, out.seconds, out.prompt_tokens, out.output_tokens,
+                                          out.result.parsed)
                 if not out.result.parsed:
                     audit("inference.parse_failed", job=plan.job.id, task=task)
             if self.store.finish_inference(plan.job.id, self.owner, plan.tasks, results):
@@ -259,6 +278,7 @@ class Worker:
         bind_correlation_id(job.correlation_id)
         if self.store.fail(job.id, self.owner, State.INFERRING, reason):
             audit("job.dead_lettered", job=job.id, stage="inference", reason=reason.split(":")[0])
+            metrics.dead_lettered("inference")
         clear_context()
 
     def run_forever(self) -> None:
@@ -273,3 +293,4 @@ class Worker:
             if self.run_once() == 0:
                 self.stop.wait(self.settings.worker.poll_seconds)
         audit("worker.stopped", owner=hash_id(self.owner))
+        _flush_logs()

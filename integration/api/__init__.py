@@ -1,4 +1,4 @@
-"""HTTP API blueprints: FHIR intake, $preview, jobs, health. Assembled by :func:`integration.app.create_app`."""
+"""HTTP API blueprints: FHIR intake, $preview, jobs, health, metrics. Assembled by :func:`integration.app.create_app`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from integration.api.errors import ApiError
 
 
 def register_blueprints(app: Flask) -> None:
-    from integration.api import fhir, health, jobs, preview
+    from integration.api import fhir, health, jobs, metrics, preview
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(fhir.bp)
     app.register_blueprint(preview.bp)
     app.register_blueprint(jobs.bp)
@@ -19,6 +20,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 # Endpoints reachable without a bearer token.
-PUBLIC_ENDPOINTS = frozenset({"health.healthz"})
+PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"})
+# Probes and scrapes, polled every few seconds: not written to the audit trail.
+PROBE_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"})
 
-__all__ = ["ApiError", "EXTENSION", "PUBLIC_ENDPOINTS", "Runtime", "register_blueprints", "runtime"]
+__all__ = ["ApiError", "EXTENSION", "PROBE_ENDPOINTS", "PUBLIC_ENDPOINTS", "Runtime", "register_blueprints", "runtime"]

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, and_, create_engine, event, func, or_, select, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from integration.store.models import Base, Cursor, Job, Lock, State, utcnow
+from integration.store.models import Cursor, Job, Lock, State, utcnow
 
 ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
 
@@ -104,7 +104,18 @@ class JobStore:
         self.max_inference_attempts = max_inference_attempts
         self._skip_locked = self.engine.dialect.name == "postgresql"
         if create:
-            Base.metadata.create_all(self.engine)
+            # SQLite: create the tables (and stamp a new file); elsewhere only migrations make the
+            # schema (`radlite db upgrade`), and a database not at their head is refused here.
+            from integration.store import migrations
+
+            if self.engine.dialect.name == "sqlite":
+                migrations.create_sqlite_schema(self.engine)
+            else:
+                with self.engine.connect() as conn:
+                    problem = migrations.check_current(conn)
+                if problem is not None:
+                    self.engine.dispose()
+                    raise StoreError(problem)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -192,20 +203,25 @@ class JobStore:
             )
             if self._skip_locked:
                 q = q.with_for_update(skip_locked=True)
-            claimed = []
+            claimed, gave_up = [], 0
             for job in s.scalars(q).all():
                 if job.inference_attempts >= self.max_inference_attempts:
                     # Taken and lost this many times: the job itself likely kills workers.
                     job.state = State.FAILED.value
                     job.error = f"inference did not finish after {job.inference_attempts} attempts"
                     job.lease_owner = None
+                    gave_up += 1
                     continue
                 job.state = State.INFERRING.value
                 job.lease_owner = owner
                 job.lease_expires = now + dt.timedelta(seconds=lease_seconds)
                 job.inference_attempts += 1
                 claimed.append(job)
-            return claimed
+        if gave_up:
+            from integration import metrics
+
+            metrics.dead_lettered("inference", gave_up)
+        return claimed
 
     def finish_inference(self, job_id: str, owner: str, tasks: list[str], results: dict[str, Any]) -> bool:
         """Store results; False when the lease was lost (the results are then discarded)."""

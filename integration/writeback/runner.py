@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from integration import metrics
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.store import JobStore, State
 from integration.writeback.bundle import BuildError, earlier_observations, plan_transaction, summarize
@@ -161,4 +162,5 @@ def write_due(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
             _failed(store, owner, settings, job, err, counts, rng)
         finally:
             clear_context()
+    metrics.writeback_counts(counts)
     return counts

@@ -1,0 +1,51 @@
+"""gunicorn settings for the RadLite intake API: ``gunicorn -c deploy/gunicorn.conf.py integration.wsgi:app``.
+
+Every value can be overridden from the environment (names below) without editing this file.
+The web process only validates and stores reports (inference runs in `radlite worker`), so a few
+threaded workers carry a hospital's report volume.
+"""
+
+import os
+
+# RADLITE_BIND: where to listen. 127.0.0.1 behind a reverse proxy (TLS terminates there); the
+# container image sets 0.0.0.0:8000.
+bind = os.environ.get("RADLITE_BIND", "127.0.0.1:8000").split(",")
+# WEB_CONCURRENCY (gunicorn's own convention): worker processes; RADLITE_WEB_THREADS: threads each.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("RADLITE_WEB_THREADS", "4"))
+# A request never runs a model; 60 s covers a 5 MB Bundle on a slow database.
+timeout = int(os.environ.get("RADLITE_WEB_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# The app is created in each worker (no preload): a worker restart reloads settings files.
+preload_app = False
+# Access logs would carry request paths, and so report ids: off. The app's own JSON log and audit
+# trail record every request with a correlation id instead.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("RADLITE_WEB_LOGLEVEL", "info")
+# Behind a reverse proxy on the same host; widen (e.g. "*") only when the proxy is elsewhere.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Heartbeat files in memory, not on a possibly slow disk (present on Linux and in containers).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+limit_request_line = 8190
+
+
+def on_starting(server):
+    """Prometheus multiprocess mode: the directory shared by the workers starts empty, so counters
+    of a previous run are not summed into this one."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        # Only prometheus-client's own files (*.db): never anything else someone keeps there.
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(path, name))
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,182 @@
+"""Prometheus metrics (prometheus-client). Counts, durations and states only: never report text,
+never identifiers.
+
+Where they are recorded:
+
+* intake (the web process): ``radlite_intake_request_seconds{endpoint,code}`` around every FHIR
+  intake request (hooks in :mod:`integration.api.metrics`);
+* worker: ``radlite_inference_seconds{task,mode}`` (each request's share of its batch),
+  ``radlite_inference_tokens_total{task,kind}``, ``radlite_inference_parse_failures_total{task}``;
+* write-back: ``radlite_writeback_total{outcome}`` (written, retried, dead_lettered, lease_lost,
+  released);
+* dead letters: ``radlite_dead_lettered_total{stage}`` when a job is dead-lettered, and the gauge
+  ``radlite_dead_letters`` (jobs in ``failed`` now) read from the store;
+* queue: ``radlite_jobs{state}``, read from the store at scrape time (so it is the same whichever
+  process is scraped, and right after a restart).
+
+Exposition:
+
+* the web app serves ``GET /metrics`` (its own counters and the store gauges). Under gunicorn with
+  several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (deploy/gunicorn.conf.py wipes it at
+  start): the counters of all of them are then summed;
+* ``radlite worker`` and ``radlite scheduler`` serve their own counters on
+  ``--metrics-port`` / ``RADLITE_METRICS_PORT`` (off by default).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+INTAKE_SECONDS = Histogram(
+    "radlite_intake_request_seconds",
+    "Time to answer a FHIR intake request (validate, store, respond).",
+    ["endpoint", "code"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+INFERENCE_SECONDS = Histogram(
+    "radlite_inference_seconds",
+    "Inference time per report and task (the request's share of its batch).",
+    ["task", "mode"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+)
+INFERENCE_TOKENS = Counter(
+    "radlite_inference_tokens_total",
+    "Tokens processed by inference, by task; kind is prompt or output.",
+    ["task", "kind"],
+)
+PARSE_FAILURES = Counter(
+    "radlite_inference_parse_failures_total",
+    "Model answers the task's parser could not read (stored as a result with an error).",
+    ["task"],
+)
+WRITEBACK = Counter(
+    "radlite_writeback_total",
+    "Write-back attempts by outcome: written, retried, dead_lettered, lease_lost, released.",
+    ["outcome"],
+)
+DEAD_LETTERS = Counter(
+    "radlite_dead_lettered_total",
+    "Jobs dead-lettered (state failed), by stage: inference or writeback.",
+    ["stage"],
+)
+
+WRITEBACK_OUTCOMES = ("written", "retried", "dead_lettered", "lease_lost", "released")
+
+
+# -- recording (called where the events happen) ---------------------------------------------------
+
+
+def observe_inference(task: str, mode: str, seconds: float, prompt_tokens: int, output_tokens: int,
+                      parsed: bool) -> None:
+    INFERENCE_SECONDS.labels(task, mode).observe(max(0.0, seconds))
+    INFERENCE_TOKENS.labels(task, "prompt").inc(max(0, prompt_tokens))
+    INFERENCE_TOKENS.labels(task, "output").inc(max(0, output_tokens))
+    if not parsed:
+        PARSE_FAILURES.labels(task).inc()
+
+
+def dead_lettered(stage: str, n: int = 1) -> None:
+    if n:
+        DEAD_LETTERS.labels(stage).inc(n)
+
+
+def writeback_counts(counts: Any) -> None:
+    """Add a write-back round's :class:`~integration.writeback.runner.Counts`."""
+    for outcome in WRITEBACK_OUTCOMES:
+        n = int(getattr(counts, outcome, 0) or 0)
+        if n:
+            WRITEBACK.labels(outcome).inc(n)
+    dead_lettered("writeback", int(getattr(counts, "dead_lettered", 0) or 0))
+
+
+# -- the store, read at scrape time -------------------------------------------------------------
+
+
+class StoreCollector(Collector):
+    """``radlite_jobs{state}`` and ``radlite_dead_letters`` from ``store.counts()``; when the
+    store cannot be read, ``radlite_store_up 0`` and no queue gauges (never a failed scrape)."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[Any]:
+        up = GaugeMetricFamily("radlite_store_up", "1 when the job store answered this scrape.")
+        try:
+            counts = self._counts()
+        except Exception:  # noqa: BLE001 -- a scrape must not fail because the database did
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        jobs = GaugeMetricFamily("radlite_jobs", "Jobs in the store by state.", labels=["state"])
+        for state, n in sorted(counts.items()):
+            jobs.add_metric([state], n)
+        yield jobs
+        yield GaugeMetricFamily("radlite_dead_letters", "Jobs dead-lettered now (state failed).",
+                                value=counts.get("failed", 0))
+
+
+def multiprocess_dir() -> str | None:
+    path = os.environ.get(MULTIPROC_ENV)
+    return path if path and os.path.isdir(path) else None
+
+
+def render(store_counts: Callable[[], dict[str, int]] | None = None) -> bytes:
+    """The exposition text: this process's metrics (or, in multiprocess mode, every process's
+    that shares the directory), plus the store gauges when ``store_counts`` is given."""
+    registry = CollectorRegistry(auto_describe=False)
+    if multiprocess_dir():
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        # The process's own metrics: a throwaway registry that delegates to the default one.
+        registry.register(_Delegate(REGISTRY))
+    if store_counts is not None:
+        registry.register(StoreCollector(store_counts))
+    return generate_latest(registry)
+
+
+class _Delegate(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Any]:
+        return self._registry.collect()
+
+
+def parse_listen(value: str | int | None) -> tuple[str, int] | None:
+    """``"9101"`` -> ("0.0.0.0", 9101); ``"127.0.0.1:9101"`` -> ("127.0.0.1", 9101); empty -> None."""
+    if value is None or str(value).strip() in ("", "0"):
+        return None
+    text = str(value).strip()
+    addr, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"metrics listen address {text!r}: expected PORT or ADDR:PORT") from None
+    if not 0 < number < 65536:
+        raise ValueError(f"metrics listen address {text!r}: port out of range")
+    return (addr.strip("[]") or "0.0.0.0"), number
+
+
+def serve(listen: str | int | None) -> tuple[str, int] | None:
+    """Serve this process's metrics at ``listen`` (PORT or ADDR:PORT) from a daemon thread; None
+    when ``listen`` is empty. For ``radlite worker`` / ``radlite scheduler``, which have no web
+    server of their own."""
+    where = parse_listen(listen)
+    if where is None:
+        return None
+    from prometheus_client import start_http_server
+
+    start_http_server(where[1], addr=where[0])
+    return where

@@ -1,0 +1,101 @@
+"""Alembic migrations on a real PostgreSQL: the migrated schema equals the models, `radlite db
+upgrade` is safe to run from several processes at once, and the store refuses a database that is
+not at the head revision."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import inspect, text
+
+from integration.store import JobStore, StoreError
+from integration.store.jobs import make_engine
+from integration.store.migrations import HEAD, alembic_config, check_current, current_revision, schema_diff, upgrade
+from tests.integration.postgres import ROOT, child_env, empty_pg_url, pg_url  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+
+def _site(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump({"store": {"url": url}, "audit": {"file": None}}), encoding="utf-8")
+    return path
+
+
+def test_migrated_schema_equals_the_models(empty_pg_url) -> None:
+    result = upgrade(empty_pg_url)
+    assert (result.before, result.after, result.adopted) == (None, HEAD, False)
+    engine = make_engine(empty_pg_url)
+    try:
+        with engine.connect() as conn:
+            assert current_revision(conn) == HEAD
+            assert schema_diff(conn) == []
+            assert check_current(conn) is None
+            assert {"jobs", "cursors", "locks", "alembic_version"} <= set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    assert upgrade(empty_pg_url).before == HEAD  # again: nothing to do
+
+
+def test_downgrade_and_upgrade_round_trip(pg_url) -> None:
+    from alembic import command
+
+    engine = make_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "base")
+        with engine.connect() as conn:
+            assert not {"jobs", "cursors", "locks"} & set(inspect(conn).get_table_names())
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert schema_diff(conn) == []
+    finally:
+        engine.dispose()
+
+
+def test_store_refuses_a_database_not_at_head(empty_pg_url) -> None:
+    with pytest.raises(StoreError, match="radlite db upgrade"):
+        JobStore(empty_pg_url)
+    upgrade(empty_pg_url)
+    JobStore(empty_pg_url).close()
+    engine = make_engine(empty_pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(StoreError, match=f"revision ffff, this version needs {HEAD}"):
+        JobStore(empty_pg_url)
+
+
+def test_radlite_db_upgrade_from_two_processes_at_once(empty_pg_url, tmp_path) -> None:
+    env = child_env(_site(tmp_path, empty_pg_url))
+    cmd = [sys.executable, "-m", "integration.cli", "db", "upgrade"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    said = sorted(o[0].strip().split(": ", 1)[1] for o in outs)
+    assert said == [f"already at revision {HEAD}", f"upgraded (empty) -> {HEAD}"], said
+    for verb in ("current", "check"):
+        done = subprocess.run([sys.executable, "-m", "integration.cli", "db", verb], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (verb, done.stdout, done.stderr)
+
+
+def test_doctor_database_check_on_postgresql(empty_pg_url, tmp_path) -> None:
+    from integration.doctor import FAIL, OK, check_database
+    from integration.settings import load_settings
+
+    settings = load_settings(_site(tmp_path, empty_pg_url), environ={})
+    [finding] = check_database(settings)
+    assert finding.status == FAIL and "no RadLite tables yet" in finding.detail and "radlite db upgrade" in finding.fix
+    upgrade(empty_pg_url)
+    [finding] = check_database(settings)
+    assert finding.status == OK and "schema at head and matching the models" in finding.detail

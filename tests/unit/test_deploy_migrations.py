@@ -1,0 +1,135 @@
+"""Alembic migrations on SQLite (PostgreSQL: tests/integration/test_postgres_migrations.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from integration.cli import cli
+from integration.store import JobStore
+from integration.store.jobs import make_engine
+from integration.store.migrations import (
+    HEAD, MigrationError, check_current, current_revision, schema_diff, script_head, upgrade,
+)
+from integration.store.models import Base
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _url(tmp_path: Path, name: str = "db.sqlite") -> str:
+    return f"sqlite:///{tmp_path / name}"
+
+
+def _state(url: str):
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return current_revision(conn), schema_diff(conn), check_current(conn)
+    finally:
+        engine.dispose()
+
+
+def test_head_constant_is_the_newest_script() -> None:
+    assert script_head() == HEAD
+
+
+def test_migrations_make_exactly_the_models_schema(tmp_path) -> None:
+    url = _url(tmp_path)
+    result = upgrade(url)
+    assert (result.before, result.after, result.adopted) == (None, HEAD, False)
+    assert _state(url) == (HEAD, [], None)
+    assert upgrade(url).before == HEAD
+
+
+def test_store_creates_and_stamps_a_new_sqlite_file(tmp_path) -> None:
+    url = _url(tmp_path)
+    JobStore(url).close()
+    assert _state(url) == (HEAD, [], None)
+    # A later `radlite db upgrade` finds nothing to do (no "table exists" error).
+    assert upgrade(url).before == HEAD
+    JobStore(url).close()  # and the store opens it again
+
+
+def test_upgrade_adopts_a_file_made_by_create_all_before_migrations(tmp_path) -> None:
+    url = _url(tmp_path)
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    result = upgrade(url)
+    assert result.adopted and result.after == HEAD
+    assert _state(url) == (HEAD, [], None)
+
+
+def test_upgrade_refuses_to_adopt_tables_that_differ(tmp_path) -> None:
+    url = _url(tmp_path)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE jobs (id VARCHAR(32) PRIMARY KEY, something TEXT)"))
+    engine.dispose()
+    with pytest.raises(MigrationError, match="differ from this version's schema"):
+        upgrade(url)
+
+
+def test_store_on_an_sqlite_file_with_an_unknown_revision_still_opens(tmp_path) -> None:
+    """SQLite stays convenient: the store does not refuse; check_current says what to run."""
+    url = _url(tmp_path)
+    JobStore(url).close()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+    engine.dispose()
+    JobStore(url).close()
+    assert "radlite db upgrade" in _state(url)[2]
+
+
+def test_cli_db_upgrade_current_check(tmp_path) -> None:
+    url = _url(tmp_path)
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({"store": {"url": url}, "audit": {"file": None}}))
+    runner = CliRunner()
+    r = runner.invoke(cli, ["--config", str(site), "db", "current"], obj={})
+    assert r.exit_code == 1 and "database: (none)" in r.output
+    r = runner.invoke(cli, ["--config", str(site), "db", "upgrade"], obj={})
+    assert r.exit_code == 0, r.output
+    assert f"upgraded (empty) -> {HEAD}" in r.output
+    r = runner.invoke(cli, ["--config", str(site), "db", "upgrade"], obj={})
+    assert f"already at revision {HEAD}" in r.output
+    r = runner.invoke(cli, ["--config", str(site), "db", "current"], obj={})
+    assert r.exit_code == 0 and f"database: {HEAD}; code: {HEAD}" in r.output
+    r = runner.invoke(cli, ["--config", str(site), "db", "check"], obj={})
+    assert r.exit_code == 0 and "equal to the models" in r.output
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_jobs_subject_ref"))
+    engine.dispose()
+    r = runner.invoke(cli, ["--config", str(site), "db", "check"], obj={})
+    assert r.exit_code == 1 and "ix_jobs_subject_ref" in r.output
+
+
+def test_cli_db_upgrade_names_the_database_without_its_password(tmp_path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({"store": {"url": "postgresql+psycopg://u:s3cret@127.0.0.1:1/db"},
+                                    "audit": {"file": None}}))
+    r = CliRunner().invoke(cli, ["--config", str(site), "db", "upgrade"], obj={})
+    assert r.exit_code == 1
+    assert "s3cret" not in r.output and "postgresql+psycopg://u:***@127.0.0.1:1/db" in r.output
+
+
+def test_alembic_ini_points_at_the_migrations() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
+
+
+def test_migration_scripts_ship_with_the_package() -> None:
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = data["tool"]["setuptools"]["package-data"]["integration"]
+    assert "store/migrations/versions/*.py" in patterns and "store/migrations/script.py.mako" in patterns
