@@ -65,8 +65,8 @@ def _burst(store: JobStore, n: int) -> list[str]:
     return ids
 
 
-def _start_workers(n: int, site: Path, tmp_path: Path, **env) -> list[Proc]:
-    workers = [Proc(["worker"], child_env(site, **env), tmp_path / f"worker-{i}.log") for i in range(n)]
+def _start_workers(n: int, site: Path, tmp_path: Path, first: int = 0, **env) -> list[Proc]:
+    workers = [Proc(["worker"], child_env(site, **env), tmp_path / f"worker-{i}.log") for i in range(first, first + n)]
     for w in workers:
         wait_for(lambda: bool(w.events("worker.started")) or w.popen.poll() is not None, 90,
                  "a worker to start", detail=w.tail)
@@ -126,8 +126,10 @@ def test_burst_inferred_exactly_once_by_worker_processes(n_workers, pg_url, tiny
 def test_killed_worker_leases_expire_and_others_complete_its_jobs(pg_url, tiny_qwen2, tmp_path) -> None:
     store = JobStore(pg_url)
     site = _site(tmp_path, pg_url, tiny_qwen2, worker={"batch_size": 3, "lease_seconds": 3, "poll_seconds": 0.2})
-    workers = _start_workers(3, site, tmp_path)
-    victim, survivors = workers[0], workers[1:]
+    # The victim starts alone, so that it holds a claimed batch most of the time and can be caught
+    # holding one; the survivors start only after it is frozen.
+    [victim] = _start_workers(1, site, tmp_path)
+    workers, survivors = [victim], []
     try:
         ids = _burst(store, 24)
         # Freeze the victim at a moment it holds a claimed batch, then kill it outright.
@@ -142,6 +144,8 @@ def test_killed_worker_leases_expire_and_others_complete_its_jobs(pg_url, tiny_q
         assert held, "the victim never held a batch: " + victim.tail()
         victim.signal(signal.SIGKILL)
         victim.wait(10)
+        survivors = _start_workers(2, site, tmp_path, first=1)
+        workers.extend(survivors)
 
         wait_for(lambda: store.counts()["inferred"] == 24, 120, "every job inferred after the kill",
                  detail=lambda: f"{store.counts()}\n" + "\n".join(w.tail(1500) for w in survivors))

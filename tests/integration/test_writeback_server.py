@@ -56,7 +56,11 @@ def test_write_and_read_back(fhir_server, store, mappings, seeded_report) -> Non
     counts = write_due(store, client, mappings, "s1", wb_settings())
     assert counts.written == 1
     written = written_of(store, job)
-    assert written["counts"] == {"created": EXPECTED_OBSERVATIONS + 2, "existing": 0, "amended": 0}
+    # Observations + Provenance are new; the model's Device may already exist on this shared server
+    # (any earlier test that wrote results of the same model made it), and is then reused.
+    assert written["counts"]["amended"] == 0
+    assert written["counts"]["created"] + written["counts"]["existing"] == EXPECTED_OBSERVATIONS + 2
+    assert written["counts"]["existing"] <= 1
 
     # Every Observation can be found by its identifier and by derived-from the report.
     derived = fhir_server.search("Observation", **{"derived-from": report_ref(report)})
