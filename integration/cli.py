@@ -38,7 +38,23 @@ def _service_settings(ctx: click.Context):
     _check_settings(settings)
     configure_logging(settings.audit.log_level, audit_file=settings.audit.file, max_bytes=settings.audit.max_bytes)
     set_secret(load_secret(settings.audit.secret_env, settings.audit.secret_file))
+    _audit_loaded(settings)
     return settings
+
+
+def _audit_loaded(settings) -> None:
+    """Record which configuration and mappings this process runs with, as hashes an auditor can
+    compare across processes and over time (the files themselves hold no PHI, but may hold paths)."""
+    import hashlib
+
+    from integration.audit import audit
+    from integration.writeback.mappings import mappings_digest
+
+    canon = settings.model_dump_json(exclude={"sources"})
+    audit("config.loaded", sha256=hashlib.sha256(canon.encode("utf-8")).hexdigest(),
+          sources=len(settings.sources))
+    digest, files = mappings_digest(settings.writeback.mappings_dir)
+    audit("mappings.loaded", sha256=digest, files=files)
 
 
 def _check_settings(settings) -> None:
@@ -97,8 +113,11 @@ def _read_text(value: str | None, file: str | None, what: str) -> str | None:
 @click.pass_context
 def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, question, bundle, mode) -> None:
     """Run one task on one report and print the typed result as JSON."""
+    from integration.audit import configure_logging
     from integration.inference import BundleError, Request
     from integration.tasks import TaskInput, get_task
+
+    configure_logging("WARNING")  # stdout carries the JSON result only; logs go to stderr
 
     try:
         get_task(task_name)

@@ -180,7 +180,7 @@ def install_cmd(run_dir, dest, version, base_model, eval_json, data_manifest) ->
         "base_model": base_model,
         "tasks": sorted(set(run.get("examples") or TASKS), key=list(TASKS).index),
         "training": {k: run.get(k) for k in ("config", "examples", "trainable_params", "device",
-                                             "train_seconds", "steps_completed", "skipped_too_long")},
+                                             "train_seconds", "steps_completed", "skipped_too_long", "note")},
     }
     if data_manifest:
         card["training"]["data"] = json.loads(Path(data_manifest).read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from integration.audit import audit
 from integration.inference.bundle import Bundle, BundleError, load_bundle
 from integration.inference.engine import Engine, Output, Request
 from integration.tasks import TASKS
@@ -69,6 +70,9 @@ class Router:
         if name not in self._engines:
             bundle = load_bundle(self.paths[name], verify_hash=self._verify)
             self._engines[name] = self._factory(bundle)
+            audit("bundle.loaded", bundle=bundle.name, version=bundle.manifest.version,
+                  sha256=bundle.model_sha256, adapter_sha256=bundle.manifest.adapter_sha256,
+                  hash_verified=self._verify)
         return self._engines[name]
 
     def engine_for(self, task: str) -> Engine:

@@ -501,6 +501,20 @@ def load_mappings(directory: str | Path, *, require_all: bool = True) -> Mapping
     return out
 
 
+def mappings_digest(directory: str | Path | None) -> tuple[str, int]:
+    """sha256 over the mapping files (name + content, in name order) and how many there are."""
+    import hashlib
+
+    from integration.settings import ROOT
+
+    folder = Path(directory) if directory is not None else ROOT / "mappings"
+    digest = hashlib.sha256()
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    for path in files:
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest(), len(files)
+
+
 @dataclass
 class Validation:
     """What ``radlite mappings validate`` found."""
