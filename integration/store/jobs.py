@@ -187,24 +187,28 @@ class JobStore:
 
     # -- inference --------------------------------------------------------------------------
 
+    def _due(self, s, condition, limit: int) -> list[Job]:
+        """Oldest jobs matching ``condition``, row-locked (SKIP LOCKED) on PostgreSQL."""
+        q = select(Job).where(condition).order_by(Job.created_at).limit(limit)
+        if self._skip_locked:
+            q = q.with_for_update(skip_locked=True)
+        return list(s.scalars(q).all())
+
+    @staticmethod
+    def _lease(job: Job, state: State, owner: str, now: dt.datetime, lease_seconds: float) -> None:
+        job.state = state.value
+        job.lease_owner = owner
+        job.lease_expires = now + dt.timedelta(seconds=lease_seconds)
+
     def claim_for_inference(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
         now = utcnow()
+        due = or_(
+            Job.state == State.RECEIVED.value,
+            and_(Job.state == State.INFERRING.value, Job.lease_expires < now),
+        )
         with self.Session.begin() as s:
-            q = (
-                select(Job)
-                .where(
-                    or_(
-                        Job.state == State.RECEIVED.value,
-                        and_(Job.state == State.INFERRING.value, Job.lease_expires < now),
-                    )
-                )
-                .order_by(Job.created_at)
-                .limit(limit)
-            )
-            if self._skip_locked:
-                q = q.with_for_update(skip_locked=True)
             claimed, gave_up = [], 0
-            for job in s.scalars(q).all():
+            for job in self._due(s, due, limit):
                 if job.inference_attempts >= self.max_inference_attempts:
                     # Taken and lost this many times: the job itself likely kills workers.
                     job.state = State.FAILED.value
@@ -212,9 +216,7 @@ class JobStore:
                     job.lease_owner = None
                     gave_up += 1
                     continue
-                job.state = State.INFERRING.value
-                job.lease_owner = owner
-                job.lease_expires = now + dt.timedelta(seconds=lease_seconds)
+                self._lease(job, State.INFERRING, owner, now, lease_seconds)
                 job.inference_attempts += 1
                 claimed.append(job)
         if gave_up:
@@ -235,30 +237,19 @@ class JobStore:
 
     def claim_for_writeback(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
         now = utcnow()
+        due = or_(
+            and_(Job.state == State.INFERRED.value, Job.next_attempt_at <= now),
+            and_(Job.state == State.WRITING.value, Job.lease_expires < now),
+        )
         with self.Session.begin() as s:
-            q = (
-                select(Job)
-                .where(
-                    or_(
-                        and_(Job.state == State.INFERRED.value, Job.next_attempt_at <= now),
-                        and_(Job.state == State.WRITING.value, Job.lease_expires < now),
-                    )
-                )
-                .order_by(Job.created_at)
-                .limit(limit)
-            )
-            if self._skip_locked:
-                q = q.with_for_update(skip_locked=True)
             claimed = []
-            for job in s.scalars(q).all():
+            for job in self._due(s, due, limit):
                 if job.supersedes:
                     prev = s.get(Job, job.supersedes)
                     # Amend only after the earlier version's write has settled.
                     if prev is not None and prev.state == State.WRITING.value:
                         continue
-                job.state = State.WRITING.value
-                job.lease_owner = owner
-                job.lease_expires = now + dt.timedelta(seconds=lease_seconds)
+                self._lease(job, State.WRITING, owner, now, lease_seconds)
                 job.write_attempts += 1
                 claimed.append(job)
             return claimed
