@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -136,12 +135,12 @@ _HOSTILE = [
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
-def test_parse_is_fast_on_hostile_input(name):
+def test_parse_handles_hostile_input(name):
+    # Inputs shaped to trigger catastrophic regex backtracking: a regression would hang here for
+    # minutes. (No wall-clock assertion: speed is measured in bench/, not in unit tests.)
     task = TASKS[name]
     for text in _HOSTILE:
-        start = time.perf_counter()
         assert isinstance(task.parse(text), TaskResult)
-        assert time.perf_counter() - start < 1.0, repr(text[:20])
 
 
 def test_parse_non_string_input():
