@@ -74,6 +74,20 @@ def _start_workers(n: int, site: Path, tmp_path: Path, first: int = 0, **env) ->
     return workers
 
 
+def _freeze_while_holding(store: JobStore, worker: Proc, timeout: float = 60) -> list[str]:
+    """SIGSTOP ``worker`` at a moment it holds a claimed batch; return the ids it holds."""
+    held: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not held and time.monotonic() < deadline:
+        worker.signal(signal.SIGSTOP)
+        held = _held_by(store, worker)
+        if not held:
+            worker.signal(signal.SIGCONT)
+            time.sleep(0.01)
+    assert held, "the worker never held a batch: " + worker.tail()
+    return held
+
+
 def _stop(workers: list[Proc], timeout: float = 60) -> None:
     for w in workers:
         w.signal(signal.SIGTERM)
@@ -133,15 +147,7 @@ def test_killed_worker_leases_expire_and_others_complete_its_jobs(pg_url, tiny_q
     try:
         ids = _burst(store, 24)
         # Freeze the victim at a moment it holds a claimed batch, then kill it outright.
-        held: list[str] = []
-        deadline = time.monotonic() + 60
-        while not held and time.monotonic() < deadline:
-            victim.signal(signal.SIGSTOP)
-            held = _held_by(store, victim)
-            if not held:
-                victim.signal(signal.SIGCONT)
-                time.sleep(0.01)
-        assert held, "the victim never held a batch: " + victim.tail()
+        held = _freeze_while_holding(store, victim)
         victim.signal(signal.SIGKILL)
         victim.wait(10)
         survivors = _start_workers(2, site, tmp_path, first=1)
@@ -174,15 +180,7 @@ def test_sigterm_idle_and_mid_batch_exits_zero_and_leaves_nothing_inferring(pg_u
 
         # Busy: SIGTERM while the worker holds a claimed batch.
         ids = _burst(store, 40)
-        held: list[str] = []
-        deadline = time.monotonic() + 60
-        while not held and time.monotonic() < deadline:
-            busy.signal(signal.SIGSTOP)
-            held = _held_by(store, busy)
-            if not held:
-                busy.signal(signal.SIGCONT)
-                time.sleep(0.01)
-        assert held, "the worker never held a batch: " + busy.tail()
+        held = _freeze_while_holding(store, busy)
         busy.signal(signal.SIGTERM)
         busy.signal(signal.SIGCONT)
         assert busy.wait(60) == 0, busy.tail()
