@@ -126,6 +126,9 @@ class WritebackSettings(_Section):
     interval_seconds: float = Field(5, gt=0)
     batch_size: int = Field(10, ge=1)
     lease_seconds: float = Field(120, gt=0)
+    # How long the "one scheduler" lock outlives its holder: a scheduler that died (kill -9, power)
+    # is replaced after at most this long. None = max(3 x interval_seconds, 30 s).
+    lock_ttl_seconds: float | None = Field(None, gt=0)
     backoff_base_seconds: float = Field(2, gt=0)
     backoff_max_seconds: float = Field(300, gt=0)
     # Transient failures are retried until this many attempts, then dead-lettered.

@@ -41,7 +41,9 @@ class WritebackScheduler:
         self.pull_settings = pull_settings if pull_settings is not None and pull_settings.enabled else None
         self.settings = settings  # WritebackSettings
         self.owner = owner or default_owner()
-        self.lock_ttl = max(3 * settings.interval_seconds, 30.0)
+        ttl = getattr(settings, "lock_ttl_seconds", None)
+        # The TTL bounds how long a scheduler that died holding the lock blocks its successor.
+        self.lock_ttl = float(ttl) if ttl else max(3 * settings.interval_seconds, 30.0)
         self.holding = False
         self._scheduler = None
         self._stopped = threading.Event()

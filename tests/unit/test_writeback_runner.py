@@ -218,3 +218,17 @@ def test_two_schedulers_one_lock(store) -> None:
     assert second.tick() is None and second.client.posted == []
     first.release()
     assert second.tick() is not None and second.holding
+
+
+def test_lock_ttl_bounds_how_long_a_dead_scheduler_blocks(store) -> None:
+    assert WritebackScheduler(store, ScriptedClient(), MAPPINGS, settings(interval_seconds=5)).lock_ttl == 30
+    s = settings(interval_seconds=0.1, lock_ttl_seconds=0.3)
+    dead = WritebackScheduler(store, ScriptedClient(), MAPPINGS, s, owner="dead")
+    assert dead.tick() is not None  # takes the lock, then "dies" without releasing it
+    successor = WritebackScheduler(store, ScriptedClient(), MAPPINGS, s, owner="next")
+    assert successor.tick() is None
+    deadline = time.monotonic() + 5
+    while successor.tick() is None:
+        assert time.monotonic() < deadline, "the dead scheduler's lock never expired"
+        time.sleep(0.05)
+    assert successor.holding
