@@ -17,6 +17,11 @@ from integration.api.errors import ApiError
 from integration.fhir.report import parse_content_type
 
 JSON_TYPES = ("application/fhir+json", "application/json")
+# Objects and arrays nested deeper than this are refused (400). A real Bundle of reports nests
+# about 15 deep; validation (fhir.resources), FHIRPath routing and deepcopy all recurse, and a
+# few hundred levels of extension-in-extension exhaust the stack (a 500, and in a worker thread
+# worse).
+MAX_JSON_DEPTH = 100
 _ELEMENT = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]{0,63}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
@@ -106,10 +111,25 @@ def parse_json(data: bytes) -> Any:
         raise ApiError.simple(400, "malformed JSON: a number cannot be read") from None
     except RecursionError:
         raise ApiError.simple(400, "JSON nested too deeply") from None
+    if _too_deep(value, MAX_JSON_DEPTH):
+        raise ApiError.simple(400, f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)") from None
     if duplicates:
         path = _find_duplicate(value, duplicates)
         raise ApiError.simple(400, "duplicate key in a JSON object", *([path] if path else []), code="structure")
     return value
+
+
+def _too_deep(root: Any, limit: int) -> bool:
+    """Whether objects/arrays nest more than ``limit`` levels (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(root, 1)] if isinstance(root, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in (node.values() if isinstance(node, dict) else node):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
 
 
 def _find_duplicate(root: Any, duplicates: dict[int, str]) -> str | None:

@@ -45,6 +45,15 @@ SUPPORTED_TYPES = PLAIN_TYPES | HTML_TYPES
 MAX_ISSUES = 50
 _ELEMENT = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]{0,63}$")
 _RELATIVE_REF = re.compile(r"^(?:.*/)?([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+# FHIR id (and versionId): 1-64 of [A-Za-z0-9\-.]. The R4B model checks the characters but not the
+# length, and the pattern allows "." and "..": an id made only of dots is refused too, so an id or
+# version is never a path step in the references and URLs built from it downstream.
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+# What the job store keeps in indexed columns (integration/store/models.py: report_key and
+# subject_ref are VARCHAR(512) on PostgreSQL, which also refuses NUL): longer or control
+# characters would fail the insert with a 500 instead of a 422.
+MAX_KEY_CHARS = 512
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ReportTextError(ValueError):
@@ -224,9 +233,27 @@ def r4b_issues(resource: dict[str, Any]) -> list[Issue]:
         DiagnosticReport.model_validate(resource)
     except ValidationError as exc:
         return [pydantic_issue(e) for e in exc.errors(include_url=False)]
+    except RecursionError:
+        # fhir.resources validates nested elements (extension in extension...) by recursion: a
+        # deep enough resource exhausts the stack. The intake bounds JSON depth before this
+        # (integration.api.body); pulled reports reach here unbounded.
+        return [Issue.error("structure", "the resource is nested too deeply to validate", ROOT)]
     except (TypeError, ValueError) as exc:  # pragma: no cover - the model raises ValidationError
         return [Issue.error("structure", f"not a valid DiagnosticReport ({type(exc).__name__})", ROOT)]
     return []
+
+
+def is_fhir_id(value: Any) -> bool:
+    """A FHIR id (1-64 of ``[A-Za-z0-9\\-.]``) that is not only dots."""
+    return isinstance(value, str) and bool(_FHIR_ID.match(value)) and value.strip(".") != ""
+
+
+def _key_issue(value: str, what: str, expression: str) -> Issue | None:
+    if len(value) > MAX_KEY_CHARS:
+        return Issue.error("too-long", f"{what} is longer than {MAX_KEY_CHARS} characters", expression)
+    if _CONTROL.search(value):
+        return Issue.error("value", f"{what} contains control characters", expression)
+    return None
 
 
 def _subject_issues(resource: dict[str, Any]) -> list[Issue]:
@@ -238,6 +265,9 @@ def _subject_issues(resource: dict[str, Any]) -> list[Issue]:
     ref = subject.get("reference")
     if not isinstance(ref, str) or not ref.strip():
         return [Issue.error("required", "subject needs a reference (e.g. Patient/123)", f"{ROOT}.subject.reference")]
+    bad = _key_issue(ref, "subject.reference", f"{ROOT}.subject.reference")
+    if bad is not None:
+        return [bad]
     m = _RELATIVE_REF.match(ref)
     if m and m.group(1) not in SUBJECT_TYPES:
         return [Issue.error("value", "subject must reference a Patient, Group, Device or Location",
@@ -246,14 +276,29 @@ def _subject_issues(resource: dict[str, Any]) -> list[Issue]:
 
 
 def _identity_issues(resource: dict[str, Any]) -> list[Issue]:
+    """The job store's idempotency key (id or first identifier, and meta.versionId) is usable."""
+    out: list[Issue] = []
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, dict) else None
+    if isinstance(version, str) and not is_fhir_id(version):
+        out.append(Issue.error("value", "meta.versionId is not a valid FHIR id (1-64 of A-Z a-z 0-9 - ., "
+                               "not only dots)", f"{ROOT}.meta.versionId"))
     rid = resource.get("id")
     if isinstance(rid, str) and rid:
-        return []
+        if not is_fhir_id(rid):
+            out.append(Issue.error("value", "id is not a valid FHIR id (1-64 of A-Z a-z 0-9 - ., not only dots)",
+                                   f"{ROOT}.id"))
+        return out
     idents = resource.get("identifier")
-    if isinstance(idents, list) and any(isinstance(i, dict) and i.get("value") for i in idents):
-        return []
-    return [Issue.error("required", "the report needs an id or an identifier with a value", f"{ROOT}.id",
-                        f"{ROOT}.identifier")]
+    if isinstance(idents, list):
+        for n, ident in enumerate(idents):
+            if isinstance(ident, dict) and ident.get("value"):
+                # The store's key is "identifier:<system>|<value>" of this first identifier with a value.
+                key = f"identifier:{ident.get('system', '')}|{ident['value']}"
+                bad = _key_issue(key, "the identifier (system and value)", f"{ROOT}.identifier[{n}]")
+                return out + ([bad] if bad is not None else [])
+    return out + [Issue.error("required", "the report needs an id or an identifier with a value", f"{ROOT}.id",
+                              f"{ROOT}.identifier")]
 
 
 def _status_issues(resource: dict[str, Any]) -> list[Issue]:

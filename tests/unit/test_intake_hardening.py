@@ -1,0 +1,154 @@
+"""Regression tests for intake bugs found by the fuzzing in tests/reliability/test_fuzz_intake.py.
+
+Each of these answered 500 (or stored a key the write-back would turn into a path step) before
+the fix; now each is a 4xx OperationOutcome and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from integration.api.body import MAX_JSON_DEPTH
+from integration.fhir.report import check_report
+from tests.unit.test_intake import (  # noqa: F401  (fixtures)
+    app,
+    assert_outcome,
+    bundle,
+    client,
+    n_jobs,
+    post,
+    samples,
+    store,
+)
+
+
+def _nested_extension(levels: int) -> dict:
+    """extension-in-extension, ``levels`` deep: fhir.resources validates it by recursion."""
+    ext: dict = {"url": "http://example.org/x", "valueString": "leaf"}
+    for _ in range(levels):
+        ext = {"url": "http://example.org/x", "extension": [ext]}
+    return ext
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+# -- ids that are not FHIR ids ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rid", ["..", "...", "x" * 65])
+def test_body_id_must_be_a_fhir_id(client, store, rid):
+    # ".." passed the R4B pattern and became the job's key DiagnosticReport/.. -- a path step in the
+    # derivedFrom / Provenance references the write-back builds from it.
+    report = samples()[0]
+    report["id"] = rid
+    assert_outcome(post(client, "/fhir/DiagnosticReport", report), 422, "value", "DiagnosticReport.id")
+    assert n_jobs(store) == 0
+
+
+@pytest.mark.parametrize("vid", ["..", "v" * 65])
+def test_version_id_must_be_a_fhir_id(client, store, vid):
+    # A 65+ character versionId overflowed report_version (VARCHAR(128) on PostgreSQL: a 500 there).
+    report = samples()[0]
+    report["meta"]["versionId"] = vid
+    assert_outcome(post(client, "/fhir/DiagnosticReport", report), 422, "value", "DiagnosticReport.meta.versionId")
+    assert n_jobs(store) == 0
+
+
+def test_bundle_entry_with_dot_id_is_rejected_on_its_own(client, store):
+    good, bad = samples()[0], samples()[1]
+    bad["id"] = ".."
+    r = post(client, "/fhir", bundle("batch", [good, bad]))
+    assert r.status_code == 202
+    statuses = [e["response"]["status"] for e in r.json["entry"]]
+    assert statuses == ["202 Accepted", "422 Unprocessable Entity"]
+    assert r.json["entry"][1]["response"]["outcome"]["issue"][0]["expression"] == ["DiagnosticReport.id"]
+    assert n_jobs(store) == 1
+
+
+# -- keys the store cannot hold -----------------------------------------------------------------
+
+
+def test_identifier_key_longer_than_the_store_column(client, store):
+    # report_key is VARCHAR(512) on PostgreSQL: this was a DataError, a 500.
+    report = samples()[3]
+    del report["id"]
+    report["identifier"] = [{"system": "urn:x", "value": "v" * 600}]
+    assert_outcome(post(client, "/fhir/DiagnosticReport", report), 422, "too-long", "DiagnosticReport.identifier[0]")
+    report["identifier"] = [{"system": "urn:x", "value": "v" * 490}]
+    assert post(client, "/fhir/DiagnosticReport", report).status_code == 202
+    assert n_jobs(store) == 1
+
+
+@pytest.mark.parametrize("field,value,code", [
+    ("subject", "Patient/" + "1" * 600, "too-long"),
+    ("subject", "Patient/a\x00b", "value"),
+    ("identifier", "ACC\x00-1", "value"),
+])
+def test_key_fields_with_control_characters_or_too_long(client, store, field, value, code):
+    # PostgreSQL refuses NUL in VARCHAR columns (report_key, subject_ref): a 500 before.
+    report = samples()[3]
+    if field == "subject":
+        report["subject"]["reference"] = value
+        where = "DiagnosticReport.subject.reference"
+    else:
+        del report["id"]
+        report["identifier"] = [{"value": value}]
+        where = "DiagnosticReport.identifier[0]"
+    assert_outcome(post(client, "/fhir/DiagnosticReport", json.dumps(report)), 422, code, where)
+    assert n_jobs(store) == 0
+
+
+def test_nul_in_free_text_is_still_accepted(client, store):
+    # Free text goes into the JSON column (escaped), not an indexed one: no reason to refuse it.
+    report = samples()[0]
+    report["conclusion"] = "No acute findings.\x00"
+    assert post(client, "/fhir/DiagnosticReport", report).status_code == 202
+
+
+# -- nesting bombs ------------------------------------------------------------------------------
+
+
+def test_deeply_nested_extensions_are_400_not_500(client, store):
+    # 130 levels of extension-in-extension exhausted the stack inside fhir.resources: a 500.
+    report = samples()[0]
+    report["extension"] = [_nested_extension(130)]
+    body = assert_outcome(post(client, "/fhir/DiagnosticReport", report), 400, "structure")
+    assert "nested too deeply" in body["issue"][0]["diagnostics"]
+    assert n_jobs(store) == 0
+
+
+def test_depth_limit_boundary(client, store):
+    report = samples()[0]
+    levels = 1
+    while True:  # the deepest report at the limit, and one level more
+        report["extension"] = [_nested_extension(levels + 1)]
+        if _depth(report) > MAX_JSON_DEPTH:
+            break
+        levels += 1
+    report["extension"] = [_nested_extension(levels)]
+    assert _depth(report) <= MAX_JSON_DEPTH
+    assert post(client, "/fhir/DiagnosticReport", report).status_code == 202
+    deeper = copy.deepcopy(report)
+    deeper["id"] = "deeper"
+    deeper["extension"] = [_nested_extension(levels + 1)]
+    assert _depth(deeper) == MAX_JSON_DEPTH + 1
+    assert_outcome(post(client, "/fhir/DiagnosticReport", deeper), 400, "structure")
+    # The same limit on Bundles and on $preview's body (one parser for all).
+    assert_outcome(post(client, "/fhir", bundle("batch", [deeper])), 400, "structure")
+
+
+def test_check_report_survives_a_nesting_bomb_without_the_http_limit():
+    # Pull mode validates reports read from the EHR without going through the HTTP body parser.
+    report = samples()[0]
+    report["extension"] = [_nested_extension(400)]
+    issues = check_report(report)
+    assert [(i.code, i.expression) for i in issues if i.is_error] == [("structure", ("DiagnosticReport",))]
