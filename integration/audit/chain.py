@@ -75,8 +75,11 @@ def rotated(path: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def _flock(path: Path, shared: bool = False) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    except FileNotFoundError:  # the directory first (once, not a mkdir per record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
@@ -107,7 +110,7 @@ def _last_record(path: Path) -> dict[str, Any] | None:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            block = 65536
+            block = 4096  # a record is a few hundred bytes: the last one is almost always in here
             while True:
                 start = max(0, size - block)
                 f.seek(start)
@@ -153,14 +156,7 @@ class AuditFile:
 
     # -- the chain's current end ---------------------------------------------------------------
 
-    def _file_end(self) -> tuple[int, str]:
-        try:
-            st = self.path.stat()
-            key = (st.st_ino, st.st_size)
-        except FileNotFoundError:
-            key = None
-        if key is not None and self._tail is not None and self._tail[0] == key:
-            return self._tail[1], self._tail[2]
+    def _file_end_read(self, key: tuple[int, int] | None) -> tuple[int, str]:
         rec = _last_record(self.path) if key is not None and key[1] > 0 else None
         if rec is None:
             files = rotated(self.path)
@@ -169,7 +165,17 @@ class AuditFile:
         return (rec["seq"], rec["hash"]) if rec else (0, GENESIS)
 
     def _end(self) -> tuple[int, str]:
-        seq, last = self._file_end()
+        try:
+            st = self.path.stat()
+            key: tuple[int, int] | None = (st.st_ino, st.st_size)
+        except FileNotFoundError:
+            key = None
+        if key is not None and self._tail is not None and self._tail[0] == key:
+            # The file is exactly as this writer left it (no other writer appended, nothing was
+            # cut or rotated), so the sidecar holds the record this writer wrote last: no need
+            # to read it back.
+            return self._tail[1], self._tail[2]
+        seq, last = self._file_end_read(key)
         anchor = read_anchor(anchor_path(self.path))
         # The anchor is written after the record, so it is never ahead of an intact file: when it
         # is, records were cut off, and the chain goes on from the anchor so the gap stays visible.
@@ -194,7 +200,7 @@ class AuditFile:
             record = _normalize({"seq": seq + 1, **body, "prev": prev})
             record["hash"] = record_hash(record)
             line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # (the directory exists: the lock file beside the chain was just opened)
             if self.max_bytes and self.path.is_file():
                 size = self.path.stat().st_size
                 if size > 0 and size + len(line) > self.max_bytes:

@@ -11,20 +11,33 @@ SQLite (default, WAL) serialises writers with ``BEGIN IMMEDIATE``; PostgreSQL cl
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, and_, create_engine, event, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from integration.store.models import Cursor, Job, Lock, State, utcnow
 
 ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
+
+# The intake's statements, built once (SQLAlchemy caches their compiled form).
+_JOBS = Job.__table__
+_FIND_ID = select(_JOBS.c.id).where(
+    _JOBS.c.report_key == bindparam("key"), _JOBS.c.report_version == bindparam("version")).limit(1)
+_LATEST_ACTIVE = (
+    select(_JOBS.c.id, _JOBS.c.report_version, _JOBS.c.state, _JOBS.c.supersedes, _JOBS.c.resource)
+    .where(_JOBS.c.report_key == bindparam("key"), _JOBS.c.state != State.SUPERSEDED.value)
+    .order_by(_JOBS.c.created_at.desc())
+    .limit(1)
+)
 
 
 class StoreError(Exception):
@@ -54,7 +67,7 @@ def report_identity(resource: dict[str, Any]) -> tuple[str, str]:
     return key, version
 
 
-def _is_newer(resource: dict[str, Any], version: str, prev: Job) -> bool:
+def _is_newer(resource: dict[str, Any], version: str, prev: Any) -> bool:
     """Whether an incoming version should supersede ``prev``: by numeric versionId, then
     meta.lastUpdated, else arrival order (the new one wins)."""
     if version.isdigit() and prev.report_version.isdigit():
@@ -103,6 +116,10 @@ class JobStore:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.max_inference_attempts = max_inference_attempts
         self._skip_locked = self.engine.dialect.name == "postgresql"
+        # SQLite has one writer at a time: this process's writers wait here, woken as soon as the
+        # lock is free, rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms
+        # between retries and gave the intake its long tail under concurrent pushes.
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         if create:
             # SQLite: create the tables (and stamp a new file); elsewhere only migrations make the
             # schema (`radlite db upgrade`), and a database not at their head is refused here.
@@ -120,17 +137,28 @@ class JobStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextlib.contextmanager
+    def _writing(self):
+        if self._write_lock is None:
+            yield
+        else:
+            with self._write_lock:
+                yield
+
     # -- intake -----------------------------------------------------------------------------
 
     def submit(
         self, resource: dict[str, Any], *, source: str = "push", correlation_id: str | None = None
     ) -> tuple[Job, bool]:
         """Record a report version; return (job, created). Pushing the same version again
-        returns the existing job and changes nothing."""
+        returns the existing job and changes nothing.
+
+        One write transaction with SQLAlchemy Core statements (the intake's hot path: the ORM's
+        unit of work cost more than everything else a push does): look the version up, mark the
+        report's previous version superseded when this one is newer, insert. On SQLite the
+        process's writers also queue on a lock (see :meth:`_writing`) instead of polling SQLite's
+        busy handler."""
         key, version = report_identity(resource)
-        existing = self.find(key, version)
-        if existing is not None:
-            return existing, False
         now = utcnow()
         job = Job(
             id=uuid.uuid4().hex,
@@ -141,40 +169,45 @@ class JobStore:
             source=source,
             correlation_id=correlation_id or uuid.uuid4().hex,
             state=State.RECEIVED.value,
+            inference_attempts=0,
+            write_attempts=0,
             created_at=now,
             updated_at=now,
             next_attempt_at=now,
         )
+        t = _JOBS
+        created = False
         try:
-            with self.Session.begin() as s:
-                prev = s.scalars(
-                    select(Job)
-                    .where(Job.report_key == key, Job.state != State.SUPERSEDED.value)
-                    .order_by(Job.created_at.desc())
-                    .limit(1)
-                ).first()
-                if prev is not None:
-                    if _is_newer(resource, version, prev):
-                        prev.superseded_by = job.id
-                        if prev.state in ACTIVE:
-                            # Not written yet: it never will be. What it would have amended
-                            # (an earlier written version) is now the new job's to amend.
-                            prev.state = State.SUPERSEDED.value
-                            prev.lease_owner = None
-                            job.supersedes = prev.supersedes
+            with self._writing(), self.engine.begin() as conn:
+                if conn.execute(_FIND_ID, {"key": key, "version": version}).first() is None:
+                    prev = conn.execute(_LATEST_ACTIVE, {"key": key}).first()
+                    if prev is not None:
+                        if _is_newer(resource, version, prev):
+                            values: dict[str, Any] = {"superseded_by": job.id}
+                            if prev.state in ACTIVE:
+                                # Not written yet: it never will be. What it would have amended
+                                # (an earlier written version) is now the new job's to amend.
+                                values.update(state=State.SUPERSEDED.value, lease_owner=None)
+                                job.supersedes = prev.supersedes
+                            else:
+                                job.supersedes = prev.id
+                            conn.execute(update(t).where(t.c.id == prev.id).values(**values))
                         else:
-                            job.supersedes = prev.id
-                    else:
-                        # An older version arriving late: recorded, never processed.
-                        job.state = State.SUPERSEDED.value
-                        job.superseded_by = prev.id
-                s.add(job)
+                            # An older version arriving late: recorded, never processed.
+                            job.state = State.SUPERSEDED.value
+                            job.superseded_by = prev.id
+                    # Only the columns with a value: a JSON column given None would store JSON null.
+                    row = {c.key: getattr(job, c.key) for c in t.columns if getattr(job, c.key) is not None}
+                    conn.execute(insert(t), row)
+                    created = True
         except IntegrityError:
             # A concurrent push of the same version won the insert.
-            existing = self.find(key, version)
-            if existing is None:  # pragma: no cover - the constraint guarantees a row
-                raise
-            return existing, False
+            created = False
+        if not created:
+            found = self.find(key, version)
+            if found is None:  # pragma: no cover - the constraint guarantees a row
+                raise StoreError("the report version vanished while it was being recorded")
+            return found, False
         return job, True
 
     def find(self, key: str, version: str) -> Job | None:
