@@ -42,6 +42,12 @@ class InferenceSettings(_Section):
     threads: int = Field(0, ge=0, description="intra-op threads; 0 lets CTranslate2 choose")
     max_batch_size: int = Field(8, ge=1)
     max_input_tokens: int = Field(2048, ge=64)
+    # Prompts in one generation batch differ in length by at most this many tokens (see
+    # integration.inference.engine.generation_batches; measured in bench/pipeline.py).
+    max_prompt_spread: int = Field(32, ge=0)
+    # CTranslate2's ISA for its own kernels (process-wide). "auto" keeps its choice, which is AVX2
+    # on AMD CPUs even with AVX-512; see bench/RESULTS.md for what forcing AVX512 measured.
+    cpu_isa: Literal["auto", "AVX512", "AVX2", "GENERIC"] = "auto"
     verify_hash: bool = True
 
     @field_validator("bundles")
@@ -58,13 +64,27 @@ class StoreSettings(_Section):
     max_inference_attempts: int = Field(3, ge=1)
 
 
+# What an inbound token may do (integration.api.auth): push reports, read jobs, run $preview;
+# admin implies every other scope.
+IntakeScope = Literal["intake", "jobs:read", "preview", "admin"]
+
+
+class ScopedToken(_Section):
+    # sha256 hex digest of the token (never the token itself).
+    sha256: str
+    scopes: list[IntakeScope] = Field(min_length=1)
+
+
 class IntakeAuth(_Section):
     # "token": bearer tokens required; "open": no auth, for local development only.
     mode: Literal["token", "open"] = "token"
-    # sha256 hex digests of accepted bearer tokens (never the tokens themselves).
+    # sha256 hex digests of accepted bearer tokens (never the tokens themselves): full access.
     token_sha256: list[str] = Field(default_factory=list)
-    # A file with one sha256 digest per line, for secrets managed outside the config.
+    # A file with one sha256 digest per line, for secrets managed outside the config; a line may
+    # name scopes after the digest ("<digest> intake jobs:read"), else the token has full access.
     token_sha256_file: Path | None = None
+    # Tokens limited to some scopes: [{sha256: <digest>, scopes: [intake]}, ...].
+    tokens: list[ScopedToken] = Field(default_factory=list)
 
 
 class IntakeSettings(_Section):

@@ -2,23 +2,29 @@
 
 Two ways to answer a task:
 
-* generate -- greedy decoding, batched across requests of the same task, then the task's parser;
-* score    -- for small closed label sets (NLI, N, M): each label is appended to the prompt and
-  ranked by the model's log-probability of ``label + end-of-turn``. The answer is always a valid
-  label, and one batched forward pass replaces a decode loop, which is slow on CPUs.
+* generate -- greedy decoding, then the task's parser. Requests of any task are batched together,
+  grouped by their token limit and sorted by prompt length (see :func:`generation_batches`);
+* score    -- for small closed label sets (NLI, N, M): every label is ranked by the model's
+  log-probability of ``label + end-of-turn`` after the prompt. The answer is always a valid label.
+  The prompt is run through the model once (CTranslate2's static prompt), its state is copied to
+  one row per label, and each label is then forced token by token while its log-probabilities are
+  read off the logits: one prefill per report instead of one per label.
 
 The prompt is tokenized exactly as training tokenizes it: chat template with the generation
-prompt, then the answer tokens, then the end-of-turn token.
+prompt, then the answer tokens, then the end-of-turn token. What each choice costs and buys is
+measured in bench/ (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import ctranslate2
+import numpy as np
 
 from integration.inference import prompting
 from integration.inference.bundle import Bundle
@@ -46,6 +52,47 @@ class Output:
     label_probs: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _Item:
+    """A request once validated and tokenized: where its output goes, its task and prompt ids."""
+
+    index: int
+    task: Task
+    prompt: list[int]
+
+
+def generation_batches(items: Sequence[_Item], max_batch_size: int, max_prompt_spread: int) -> list[list[_Item]]:
+    """Batches for generate_batch: same token limit, prompts sorted by length, and within a batch
+    the longest prompt at most ``max_prompt_spread`` tokens longer than the shortest.
+
+    Why the spread matters: CTranslate2 runs a batch's prompts through the model at once only up
+    to the shortest prompt; the rest of each longer prompt is fed one decoding step at a time,
+    and every step costs a full batched decoder pass. A batch of 110- and 250-token prompts thus
+    pays 140 extra sequential steps -- more than most answers are long.
+    """
+    batches: list[list[_Item]] = []
+    by_limit: dict[int, list[_Item]] = {}
+    for item in items:
+        by_limit.setdefault(item.task.max_new_tokens, []).append(item)
+    for _, group in sorted(by_limit.items()):
+        batch: list[_Item] = []
+        for item in sorted(group, key=lambda it: len(it.prompt)):
+            if batch and (len(batch) >= max_batch_size
+                          or len(item.prompt) - len(batch[0].prompt) > max_prompt_spread):
+                batches.append(batch)
+                batch = []
+            batch.append(item)
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+def _log_softmax_at(logits: object, token: int) -> float:
+    v = np.asarray(logits, dtype=np.float64)
+    top = v.max()
+    return float(v[token] - top - math.log(np.exp(v - top).sum()))
+
+
 class Engine:
     """A loaded bundle ready to answer requests. Not thread-safe for tokenization; share one per worker."""
 
@@ -57,6 +104,8 @@ class Engine:
         threads: int = 0,
         max_batch_size: int = 8,
         max_input_tokens: int = 2048,
+        max_prompt_spread: int = 32,
+        cpu_isa: str | None = None,
     ) -> None:
         from transformers import AutoTokenizer
 
@@ -64,9 +113,15 @@ class Engine:
         self.compute_type = compute_type
         self.max_batch_size = max_batch_size
         self.max_input_tokens = max_input_tokens
+        self.max_prompt_spread = max_prompt_spread
         self.tokenizer = AutoTokenizer.from_pretrained(str(bundle.tokenizer_dir))
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError(f"bundle {bundle.path}: tokenizer has no chat template")
+        if cpu_isa:
+            # CTranslate2 reads this once per process, when the first model is loaded; on AMD CPUs
+            # it otherwise picks AVX2 for its own kernels even where AVX-512 is there. (int8 GEMMs
+            # go to oneDNN, which chooses its ISA itself.)
+            os.environ.setdefault("CT2_FORCE_CPU_ISA", cpu_isa)
         self.generator = ctranslate2.Generator(
             str(bundle.model_dir),
             device="cpu",
@@ -99,65 +154,73 @@ class Engine:
     # -- answering ----------------------------------------------------------------------------
 
     def run(self, requests: Sequence[Request]) -> list[Output]:
-        """Answer requests in order. Requests of one task and mode are batched together."""
-        outputs: list[Output | None] = [None] * len(requests)
-        groups: dict[tuple[str, str], list[int]] = {}
+        """Answer requests; outputs come back in the order of the requests. Every request is
+        checked and tokenized before any model work, so a bad one fails the call up front."""
+        to_generate: list[_Item] = []
+        to_score: list[_Item] = []
         for i, req in enumerate(requests):
             task = get_task(req.task)
             task.check_input(req.input)
             mode = req.mode or task.mode
             if mode == "score" and not task.labels:
                 raise ValueError(f"task {task.name} has no label set to score")
-            groups.setdefault((task.name, mode), []).append(i)
+            item = _Item(i, task, self.prompt_ids(task, req.input))
+            (to_score if mode == "score" else to_generate).append(item)
 
-        for (name, mode), idx in groups.items():
-            task = get_task(name)
-            answer = self._score if mode == "score" else self._generate
-            for start in range(0, len(idx), self.max_batch_size):
-                chunk = idx[start : start + self.max_batch_size]
-                for i, out in zip(chunk, answer(task, [requests[i].input for i in chunk])):
-                    outputs[i] = out
+        outputs: list[Output | None] = [None] * len(requests)
+        for item in to_score:
+            outputs[item.index] = self._score(item)
+        for batch in generation_batches(to_generate, self.max_batch_size, self.max_prompt_spread):
+            for item, out in zip(batch, self._generate(batch)):
+                outputs[item.index] = out
         return [o for o in outputs if o is not None]
 
-    def _generate(self, task: Task, inputs: list[TaskInput]) -> list[Output]:
+    def _generate(self, batch: list[_Item]) -> list[Output]:
         started = time.perf_counter()
-        prompts = [self.prompt_ids(task, x) for x in inputs]
         results = self.generator.generate_batch(
-            [self._tokens(p) for p in prompts],
-            max_length=task.max_new_tokens,
+            [self._tokens(it.prompt) for it in batch],
+            max_length=batch[0].task.max_new_tokens,
             sampling_topk=1,
             beam_size=1,
             include_prompt_in_result=False,
             end_token=self.end_tokens,
-            max_batch_size=self.max_batch_size,
         )
-        per_item = (time.perf_counter() - started) / len(inputs)
+        per_item = (time.perf_counter() - started) / len(batch)
         outs = []
-        for prompt, res in zip(prompts, results):
+        for item, res in zip(batch, results):
             ids = res.sequences_ids[0]
             text = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
-            outs.append(Output(task.parse(text), "generate", len(prompt), len(ids), per_item))
+            outs.append(Output(item.task.parse(text), "generate", len(item.prompt), len(ids), per_item))
         return outs
 
-    def _score(self, task: Task, inputs: list[TaskInput]) -> list[Output]:
+    def _score(self, item: _Item) -> Output:
         started = time.perf_counter()
+        task, prompt = item.task, item.prompt
         labels = list(task.labels or ())
-        answers = {label: self.answer_ids(task.render(label)) for label in labels}
-        prompts = [self.prompt_ids(task, x) for x in inputs]
-        batch = [self._tokens(p + answers[label]) for p in prompts for label in labels]
-        scored = self.generator.score_batch(batch, max_batch_size=self.max_batch_size * len(labels))
-        per_item = (time.perf_counter() - started) / len(inputs)
-        outs = []
-        for n, prompt in enumerate(prompts):
-            logp = {}
-            for k, label in enumerate(labels):
-                # log_probs[j] is log P(token j+1 | tokens ..j); keep the answer tokens only.
-                lp = scored[n * len(labels) + k].log_probs
-                logp[label] = float(sum(lp[-len(answers[label]) :]))
-            best = max(logp, key=logp.get)
-            top = max(logp.values())
-            z = sum(math.exp(v - top) for v in logp.values())
-            probs = {label: math.exp(v - top) / z for label, v in logp.items()}
-            result = TaskResult(task=task.name, parsed=True, value=best, raw=task.render(best))
-            outs.append(Output(result, "score", len(prompt), len(answers[best]), per_item, probs))
-        return outs
+        answers = [self.answer_ids(task.render(label)) for label in labels]
+        # The static prompt (all but the prompt's last token) is prefilled once and copied to one
+        # row per label; each row then starts from the last prompt token and is forced through
+        # the label's tokens. logits[j] is the distribution that predicts the row's token j+1.
+        results = self.generator.generate_batch(
+            [self._tokens([prompt[-1], *answer]) for answer in answers],
+            static_prompt=self._tokens(prompt[:-1]),
+            cache_static_prompt=False,  # one prompt per report: caching would only grow memory
+            include_prompt_in_result=True,
+            max_length=max(len(a) for a in answers),
+            return_logits_vocab=True,
+            sampling_topk=1,
+            end_token=[],  # the forced end-of-turn token must not stop a row early
+        )
+        logp: dict[str, float] = {}
+        for label, answer, res in zip(labels, answers, results):
+            steps = res.logits[0]
+            if len(steps) < len(answer):
+                raise RuntimeError(f"scoring {task.name}: {len(steps)} logit steps for a {len(answer)}-token label")
+            logp[label] = sum(_log_softmax_at(steps[j], tok) for j, tok in enumerate(answer))
+        best = max(logp, key=logp.get)
+        top = logp[best]
+        z = sum(math.exp(v - top) for v in logp.values())
+        probs = {label: math.exp(v - top) / z for label, v in logp.items()}
+        result = TaskResult(task=task.name, parsed=True, value=best, raw=task.render(best))
+        n_answer = len(answers[labels.index(best)])
+        return Output(result, "score", len(prompt), n_answer, time.perf_counter() - started, probs)

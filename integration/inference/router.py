@@ -55,6 +55,8 @@ class Router:
                 threads=inf.threads,
                 max_batch_size=inf.max_batch_size,
                 max_input_tokens=inf.max_input_tokens,
+                max_prompt_spread=inf.max_prompt_spread,
+                cpu_isa=None if inf.cpu_isa == "auto" else inf.cpu_isa,
             )
 
         if bundle is not None:

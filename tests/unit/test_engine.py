@@ -62,17 +62,47 @@ def test_generation_is_deterministic_and_batch_independent(engine: Engine) -> No
     assert alone.output_tokens == batched.output_tokens
 
 
-def test_scoring_matches_manual_log_probs(engine: Engine) -> None:
-    task = TASKS["radiology_nli"]
-    x = _input("radiology_nli")
-    out = engine.run([Request("radiology_nli", x)])[0]
+@pytest.mark.parametrize("task_name", ["radiology_nli", "n_staging", "m_staging"])
+def test_scoring_matches_full_sequence_log_probs(tiny_qwen2: Path, task_name: str) -> None:
+    # The engine prefills the prompt once and forces each label; that must give the same
+    # label log-probabilities as scoring every full prompt+label sequence on its own. float32,
+    # so the comparison is exact up to rounding (int8 re-quantizes activations per call).
+    engine = Engine(load_bundle(tiny_qwen2), compute_type="float32", threads=1)
+    task = TASKS[task_name]
+    x = _input(task_name)
+    out = engine.run([Request(task_name, x)])[0]
     prompt = engine.prompt_ids(task, x)
     manual = {}
     for label in task.labels:
-        answer = engine.answer_ids(label)
+        answer = engine.answer_ids(task.render(label))
         res = engine.generator.score_batch([engine._tokens(prompt + answer)])[0]
         manual[label] = sum(res.log_probs[-len(answer):])
+    top = max(manual.values())
+    z = sum(math.exp(v - top) for v in manual.values())
+    for label, v in manual.items():
+        assert math.isclose(out.label_probs[label], math.exp(v - top) / z, rel_tol=1e-3, abs_tol=1e-5)
     assert out.result.value == max(manual, key=manual.get)
+
+
+def test_generation_batches_group_by_limit_and_prompt_length() -> None:
+    from integration.inference.engine import _Item, generation_batches
+
+    def item(i: int, task: str, n: int) -> _Item:
+        return _Item(i, TASKS[task], [0] * n)
+
+    items = [item(0, "impression_generation", 100), item(1, "rads_assignment", 120),
+             item(2, "radiology_ner", 300), item(3, "impression_generation", 110),
+             item(4, "abnormality_detection", 125), item(5, "impression_generation", 140)]
+    batches = generation_batches(items, max_batch_size=2, max_prompt_spread=32)
+    as_ids = [[it.index for it in b] for b in batches]
+    assert sorted(i for b in as_ids for i in b) == list(range(6))  # every request exactly once
+    for b in batches:
+        assert len(b) <= 2
+        assert len({it.task.max_new_tokens for it in b}) == 1
+        assert len(b[-1].prompt) - len(b[0].prompt) <= 32
+    assert [1] in as_ids  # rads_assignment has its own token limit
+    assert [2] in as_ids  # 300 tokens is too far from the rest
+    assert [0, 3] in as_ids  # shortest first
 
 
 def test_forced_generate_mode_on_a_scored_task(engine: Engine) -> None:
