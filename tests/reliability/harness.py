@@ -7,6 +7,7 @@ Nothing here prints or logs report content: the tests record counts, timings and
 from __future__ import annotations
 
 import copy
+import email.utils
 import http.server
 import json
 import os
@@ -279,7 +280,8 @@ class FhirProxy:
 
     ``mode``:
       * ``forward``      -- pass everything through;
-      * ``unavailable``  -- answer 503 with ``Retry-After: <retry_after>`` (when set);
+      * ``unavailable``  -- answer 503 with ``Retry-After: <retry_after>`` (when set; ``"date+N"``
+                            sends the HTTP-date N seconds ahead);
       * ``hang``         -- read the request, never forward or answer it (the client times out);
       * ``slow_commit``  -- forward (the server commits), then never answer: the dangerous case,
                             committed on the server but a timeout for the client;
@@ -390,6 +392,9 @@ class FhirProxy:
                 self.events.append(event)
 
         if mode == "unavailable":
+            if retry_after is not None and retry_after.startswith("date+"):
+                # The HTTP-date form, N seconds from now (computed per answer: a date is absolute).
+                retry_after = email.utils.formatdate(time.time() + float(retry_after[5:]), usegmt=True)
             headers = {"Retry-After": retry_after} if retry_after is not None else {}
             log("503")
             return self._reply(h, 503, _outcome_body("transient", "maintenance"), headers)
