@@ -67,12 +67,14 @@ def preview(ctx: click.Context, report_file: Path, prior_file: Path | None, outp
     """Print the transaction Bundle the write-back would write for the DiagnosticReport in
     REPORT_FILE (JSON; - for stdin): routing rules, inference with the configured bundles and the
     write-back's bundle assembly, with nothing stored and nothing sent."""
+    from integration.audit import configure_logging
     from integration.inference import BundleError
     from integration.preview import Previewer
     from integration.store import StoreError
     from integration.writeback.bundle import BuildError
     from integration.writeback.mappings import MappingError
 
+    configure_logging("WARNING")  # stdout carries the Bundle only; logs go to stderr
     settings = _settings(ctx)
     resource = _read_report(report_file)
     prior = _read_report(prior_file) if prior_file is not None else None
