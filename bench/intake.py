@@ -106,15 +106,18 @@ class Server:
         return self.proc.returncode
 
 
-def _gunicorn_conf() -> dict[str, Any]:
+def _gunicorn_conf(root: Path) -> dict[str, Any]:
     """What deploy/gunicorn.conf.py sets, read the way gunicorn reads it."""
-    ns: dict[str, Any] = {"__file__": str(ROOT / "deploy" / "gunicorn.conf.py")}
-    exec(compile((ROOT / "deploy" / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), ns)
+    path = root / "deploy" / "gunicorn.conf.py"
+    ns: dict[str, Any] = {"__file__": str(path)}
+    exec(compile(path.read_text(), str(path), "exec"), ns)
     return ns
 
 
 def start_server(workdir: Path, *, workers: int | None = None, threads: int | None = None,
-                 timeout: float = 120.0) -> Server:
+                 timeout: float = 120.0, app_root: Path = ROOT) -> Server:
+    """gunicorn with ``app_root``'s deploy/gunicorn.conf.py and integration.wsgi:app (``app_root``
+    other than this checkout, e.g. a ``git worktree`` of an older commit, measures that code)."""
     import yaml
 
     port = free_port()
@@ -132,7 +135,7 @@ def start_server(workdir: Path, *, workers: int | None = None, threads: int | No
         "WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR")}
     env.update({"RADLITE_CONFIG": str(site), "RADLITE_AUDIT_SECRET": "bench-secret",
                 "RADLITE_BIND": f"127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-                "RADLITE_WEB_LOGLEVEL": "warning"})
+                "RADLITE_WEB_LOGLEVEL": "warning", "PYTHONPATH": str(app_root)})
     if workers is not None:
         env["WEB_CONCURRENCY"] = str(workers)
     if threads is not None:
@@ -142,17 +145,17 @@ def start_server(workdir: Path, *, workers: int | None = None, threads: int | No
     try:
         os.environ.clear()
         os.environ.update(env)
-        conf = _gunicorn_conf()
+        conf = _gunicorn_conf(app_root)
     finally:
         os.environ.clear()
         os.environ.update(saved)
     log = workdir / "gunicorn.log"
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or None
     cmd = [gunicorn] if gunicorn else [sys.executable, "-m", "gunicorn"]
-    cmd += ["-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "integration.wsgi:app"]
+    cmd += ["-c", str(app_root / "deploy" / "gunicorn.conf.py"), "integration.wsgi:app"]
     # The app's JSON log (one line per audit event) goes to this file, as journald would take it.
     logf = open(log, "wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logf, stderr=logf, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=app_root, env=env, stdout=logf, stderr=logf, start_new_session=True)
     logf.close()
     server = Server(proc, f"http://127.0.0.1:{port}", port, db, audit, log, int(conf["workers"]),
                     int(conf.get("threads", 1)), str(conf.get("worker_class", "sync")))
@@ -175,6 +178,31 @@ def start_server(workdir: Path, *, workers: int | None = None, threads: int | No
     return server
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in process group ``pgid`` (the gunicorn
+    master and its workers): a measure that the other load on the machine does not inflate."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is field 5 of stat
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def children_cpu_seconds() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 # -- load generators -----------------------------------------------------------------------------
 
 
@@ -183,6 +211,8 @@ class Run:
     clients: int
     requests: int  # reports meant to be sent
     loadgen: str
+    rate: float = 0.0  # paced: the total rate asked for (requests/s); 0: closed loop
+    behind_ms: float = 0.0  # paced: how far the sends fell behind their schedule at most
     sent: int = 0
     answered: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
@@ -193,6 +223,8 @@ class Run:
     p99_ms: float = 0.0
     max_ms: float = 0.0
     timed_out: bool = False
+    server_cpu_ms: float = 0.0  # server CPU time per answered request
+    client_cpu_ms: float = 0.0  # load generator CPU time per answered request
     stored: int | None = None
     check: str = ""
 
@@ -212,10 +244,10 @@ class Run:
         return self.answered / self.seconds if self.seconds > 0 else 0.0
 
 
-def run_wrk(base: str, bodies: Path, clients: int, n: int, max_seconds: float) -> Run:
-    run = Run(clients, n, "wrk")
+def run_wrk(base: str, bodies: Path, clients: int, n: int, max_seconds: float, rate: float = 0.0) -> Run:
+    run = Run(clients, n, "wrk", rate=rate)
     cmd = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, int(max_seconds + 0.999))}s", "--timeout", "30s",
-           "-s", str(LUA), base + PATH, "--", str(bodies), TOKEN, PATH]
+           "-s", str(LUA), base + PATH, "--", str(bodies), TOKEN, PATH, str(rate)]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     result = None
@@ -235,6 +267,7 @@ def run_wrk(base: str, bodies: Path, clients: int, n: int, max_seconds: float) -
     e = result["errors"]
     run.transport_errors = e["connect"] + e["read"] + e["write"]
     run.timed_out = not result["finished"]
+    run.behind_ms = result.get("behind_ms", 0.0)
     if result["t_first"] > 0 and result["t_last"] > result["t_first"]:
         run.seconds = result["t_last"] - result["t_first"]
     else:  # a wrk built without LuaJIT's ffi: the wall clock around it
@@ -251,9 +284,11 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
-def python_client(host: str, port: int, bodies_path: str, clients: int, max_seconds: float) -> dict[str, Any]:
+def python_client(host: str, port: int, bodies_path: str, clients: int, max_seconds: float,
+                  rate: float = 0.0) -> dict[str, Any]:
     """The fallback load generator (run in its own process): ``clients`` threads, one keep-alive
-    connection each, taking the next unsent body until none are left."""
+    connection each, taking the next unsent body until none are left (with ``rate``, body k is
+    not sent before k/rate s after the first)."""
     bodies = [line for line in Path(bodies_path).read_bytes().split(b"\n") if line]
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
                "Authorization": f"Bearer {TOKEN}"}
@@ -265,6 +300,7 @@ def python_client(host: str, port: int, bodies_path: str, clients: int, max_seco
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
     last = [t0]
+    behind = [0.0]
 
     def client() -> None:
         conn = http.client.HTTPConnection(host, port, timeout=30)
@@ -274,6 +310,13 @@ def python_client(host: str, port: int, bodies_path: str, clients: int, max_seco
                 if i >= len(bodies):
                     break
                 state["next"] = i + 1
+            if rate > 0:
+                wait = t0 + i / rate - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                else:
+                    with lock:
+                        behind[0] = max(behind[0], -wait * 1000)
             start = time.perf_counter()
             try:
                 conn.request("POST", PATH, body=bodies[i], headers=headers)
@@ -300,20 +343,22 @@ def python_client(host: str, port: int, bodies_path: str, clients: int, max_seco
         t.join()
     lat = sorted(latencies)
     return {"sent": state["next"], "answered": len(lat), "statuses": statuses, "errors": errors[0],
-            "seconds": last[0] - t0, "finished": state["next"] >= len(bodies),
+            "seconds": last[0] - t0, "finished": state["next"] >= len(bodies), "behind_ms": behind[0],
             "p50": _percentile(lat, 50), "p95": _percentile(lat, 95), "p99": _percentile(lat, 99),
             "max": lat[-1] if lat else 0.0}
 
 
-def run_python(port: int, bodies: Path, clients: int, n: int, max_seconds: float) -> Run:
+def run_python(port: int, bodies: Path, clients: int, n: int, max_seconds: float, rate: float = 0.0) -> Run:
     code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import intake; "
-            "print(json.dumps(intake.python_client('127.0.0.1', int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))))")
+            "print(json.dumps(intake.python_client('127.0.0.1', int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), "
+            "float(sys.argv[5]), float(sys.argv[6]))))")
     out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(port), str(bodies),
-                          str(clients), str(max_seconds)], capture_output=True, text=True, timeout=max_seconds + 120)
+                          str(clients), str(max_seconds), str(rate)], capture_output=True, text=True,
+                         timeout=max_seconds + 120)
     if out.returncode != 0:
         raise RuntimeError("python load generator failed: " + out.stderr[-2000:])
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    run = Run(clients, n, "python")
+    run = Run(clients, n, "python", rate=rate, behind_ms=r["behind_ms"])
     run.sent, run.answered = r["sent"], r["answered"]
     run.statuses = {int(k): v for k, v in r["statuses"].items()}
     run.transport_errors = r["errors"]
@@ -421,18 +466,20 @@ def machine_info(loadgen: str) -> dict[str, Any]:
     }
 
 
-def run_benchmark(levels: list[int], n: int, *, max_seconds: float = 60.0, loadgen: str = "auto",
-                  workers: int | None = None, threads: int | None = None, warmup: int = 200,
-                  workdir: Path | None = None, echo=print) -> Result:
+def run_benchmark(levels: list[int], n: int, *, paced: list[tuple[int, float]] = (), max_seconds: float = 60.0,
+                  loadgen: str = "auto", workers: int | None = None, threads: int | None = None,
+                  warmup: int = 200, workdir: Path | None = None, app_root: Path = ROOT, echo=print) -> Result:
+    """Closed loop at each of ``levels`` clients, then each ``(clients, rate)`` of ``paced``;
+    ``n`` reports per level."""
     loadgen = pick_loadgen(loadgen)
     machine = machine_info(loadgen)
     tag = f"bench{int(time.time())}"
     with tempfile.TemporaryDirectory(prefix="radlite-bench-", dir=workdir) as tmp:
         tmpdir = Path(tmp)
-        server = start_server(tmpdir, workers=workers, threads=threads)
+        server = start_server(tmpdir, workers=workers, threads=threads, app_root=app_root)
         try:
             echo(f"server: gunicorn {server.worker_class}, {server.workers} workers x {server.threads} threads "
-                 f"at {server.base}; load generator: {loadgen}")
+                 f"at {server.base} ({app_root}); load generator: {loadgen}")
             runs = []
             sizes: list[int] = []
             if warmup:
@@ -447,20 +494,26 @@ def run_benchmark(levels: list[int], n: int, *, max_seconds: float = 60.0, loadg
                 if warm.errors or not warm.check.startswith("ok"):
                     raise RuntimeError(f"warm-up failed: statuses {warm.statuses}, {warm.check}; "
                                        + server.log.read_text(errors="replace")[-2000:])
-            for clients in levels:
-                prefix = f"{tag}-c{clients}"
+            for clients, rate in [(c, 0.0) for c in levels] + list(paced):
+                prefix = f"{tag}-c{clients}" + (f"r{rate:g}" if rate else "")
                 reports = build_reports(prefix, n)
                 sizes += [len(b) for b in reports]
-                bodies = tmpdir / f"c{clients}.jsonl"
+                bodies = tmpdir / f"{prefix}.jsonl"
                 bodies.write_bytes(b"\n".join(reports) + b"\n")
+                cpu0, child0 = group_cpu_seconds(server.proc.pid), children_cpu_seconds()
                 if loadgen == "wrk":
-                    run = run_wrk(server.base, bodies, clients, n, max_seconds)
+                    run = run_wrk(server.base, bodies, clients, n, max_seconds, rate)
                 else:
-                    run = run_python(server.port, bodies, clients, n, max_seconds)
+                    run = run_python(server.port, bodies, clients, n, max_seconds, rate)
+                if run.answered:
+                    run.server_cpu_ms = (group_cpu_seconds(server.proc.pid) - cpu0) / run.answered * 1000
+                    run.client_cpu_ms = (children_cpu_seconds() - child0) / run.answered * 1000
                 check_store(run, server.db, prefix)
-                echo(f"  {clients:>3} clients: {run.answered}/{n} answered in {run.seconds:.2f} s, "
+                echo(f"  {label(run):>16}: {run.answered}/{n} answered in {run.seconds:.2f} s, "
                      f"{run.rps:.0f} req/s, p50 {run.p50_ms:.1f} p95 {run.p95_ms:.1f} p99 {run.p99_ms:.1f} ms, "
-                     f"statuses {run.statuses}, errors {run.errors}; store {run.check}")
+                     f"server CPU {run.server_cpu_ms:.2f} ms/req, load generator CPU {run.client_cpu_ms:.2f} ms/req, "
+                     + (f"sends behind schedule by {run.behind_ms:.0f} ms at most, " if run.rate else "")
+                     + f"statuses {run.statuses}, errors {run.errors}; store {run.check}")
                 runs.append(run)
         finally:
             rc = server.stop()
@@ -474,15 +527,19 @@ def run_benchmark(levels: list[int], n: int, *, max_seconds: float = 60.0, loadg
     return Result(runs, info, machine, audit, body)
 
 
+def label(run: Run) -> str:
+    return f"{run.clients} (paced {run.rate:g}/s)" if run.rate else str(run.clients)
+
+
 def markdown(result: Result) -> str:
     m, s = result.machine, result.server
     lines = [
-        "| clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/req |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result.runs:
-        lines.append(f"| {r.clients} | {r.answered} | {r.errors} | {r.rps:.0f} | {r.p50_ms:.1f} | "
-                     f"{r.p95_ms:.1f} | {r.p99_ms:.1f} |")
+        lines.append(f"| {label(r)} | {r.answered} | {r.errors} | {r.rps:.0f} | {r.p50_ms:.1f} | "
+                     f"{r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.server_cpu_ms:.2f} |")
     vers = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     loadgen = (f"wrk {m['wrk']} (1 thread, one keep-alive connection per client, bench/intake_wrk.lua)"
                if result.runs and result.runs[0].loadgen == "wrk"
@@ -496,7 +553,14 @@ def markdown(result: Result) -> str:
         f"- reports: POST /fhir/DiagnosticReport, distinct ids built from integration/samples "
         f"(body {result.body_bytes.get('min', 0)}-{result.body_bytes.get('max', 0)} bytes, mean "
         f"{result.body_bytes.get('mean', 0)}); errors = any answer but 202, transport errors, unanswered",
-        "- checks: " + "; ".join(f"{r.clients} clients: {r.check}" for r in result.runs) + f"; audit chain {result.audit}",
+        "- closed loop (a plain number of clients): each client sends its next report as soon as the answer to the "
+        "previous one is in, so req/s is the server's capacity and, by Little's law, mean latency = clients / "
+        "(req/s): at 50 clients p95 < 50 ms would take well over 1000 req/s. Paced: the clients send one report "
+        "every 1/rate s between them, open loop while a client is free (the EHR's rate, not the server's limit)"
+        + "".join(f"; {label(r)}: sends at most {r.behind_ms:.0f} ms behind schedule" for r in result.runs if r.rate)
+        + (" (more than a few ms: the server did not keep up, and latency understates the wait)"
+           if any(r.rate for r in result.runs) else ""),
+        "- checks: " + "; ".join(f"{label(r)} clients: {r.check}" for r in result.runs) + f"; audit chain {result.audit}",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['os']}; load average before {lb[0]:.2f} / after {la[0]:.2f}",
         f"- versions: Python {m['python']}, SQLite {m['sqlite']}, {vers}",
         f"- date: {m['date']}; command: `.venv/bin/python bench/intake.py`",
@@ -525,6 +589,8 @@ def write_section(path: Path, body: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", default="1,10,50", help="concurrency levels, comma separated (default 1,10,50)")
+    ap.add_argument("--paced", default="50@300",
+                    help="paced levels CLIENTS@RATE (total requests/s), comma separated; '' for none (default 50@300)")
     ap.add_argument("--requests", type=int, default=3000, help="reports sent per level (default 3000)")
     ap.add_argument("--max-seconds", type=float, default=60.0, help="time limit per level (default 60)")
     ap.add_argument("--warmup", type=int, default=200, help="reports sent before measuring (default 200)")
@@ -532,11 +598,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, help="WEB_CONCURRENCY (default: deploy/gunicorn.conf.py's)")
     ap.add_argument("--threads", type=int, help="RADLITE_WEB_THREADS (default: deploy/gunicorn.conf.py's)")
     ap.add_argument("--out", type=Path, help="also write the table to this markdown file's Intake section")
+    ap.add_argument("--app-root", type=Path, default=ROOT,
+                    help="serve the code of this checkout (e.g. a git worktree of an older commit: before/after)")
     args = ap.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
-    result = run_benchmark(levels, args.requests, max_seconds=args.max_seconds, loadgen=args.loadgen,
+    paced = []
+    for item in (p.strip() for p in args.paced.split(",")):
+        if item:
+            clients, _, rate = item.partition("@")
+            paced.append((int(clients), float(rate)))
+    result = run_benchmark(levels, args.requests, paced=paced, max_seconds=args.max_seconds, loadgen=args.loadgen,
                            workers=args.workers, threads=args.threads, warmup=args.warmup,
-                           echo=lambda s: print(s, file=sys.stderr, flush=True))
+                           app_root=args.app_root.resolve(), echo=lambda s: print(s, file=sys.stderr, flush=True))
     table = markdown(result)
     print(table)
     if args.out:
