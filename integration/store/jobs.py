@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import os
 import threading
 import uuid
 from pathlib import Path
@@ -116,10 +118,20 @@ class JobStore:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.max_inference_attempts = max_inference_attempts
         self._skip_locked = self.engine.dialect.name == "postgresql"
-        # SQLite has one writer at a time: this process's writers wait here, woken as soon as the
-        # lock is free, rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms
-        # between retries and gave the intake its long tail under concurrent pushes.
-        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        # SQLite has one writer at a time. The intake's writers queue for it on a thread lock (this
+        # process) and an flock on "<database>.lock" (the other gunicorn workers), each woken as
+        # soon as the holder is done, instead of in SQLite's busy handler, which sleeps 1, 2, 5,
+        # 10 ... ms between retries and gave the intake its long tail under concurrent pushes.
+        # Only a queue: SQLite's own locking still guarantees correctness without it.
+        self._write_lock: threading.Lock | None = None
+        self._lock_file: str | None = None
+        self._lock_fd: int | None = None
+        self._lock_pid = 0
+        if self.engine.dialect.name == "sqlite":
+            self._write_lock = threading.Lock()
+            database = self.engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self._lock_file = database + ".lock"
         if create:
             # SQLite: create the tables (and stamp a new file); elsewhere only migrations make the
             # schema (`radlite db upgrade`), and a database not at their head is refused here.
@@ -136,14 +148,44 @@ class JobStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._lock_fd is not None and self._lock_pid == os.getpid():
+            os.close(self._lock_fd)
+        self._lock_fd = None
+
+    def _writer_fd(self) -> int | None:
+        """This process's descriptor of the writers' lock file; None when there is none."""
+        if self._lock_file is None:
+            return None
+        if self._lock_fd is None or self._lock_pid != os.getpid():
+            # After a fork the inherited descriptor shares its lock with the parent: open our own.
+            if self._lock_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._lock_fd)
+                self._lock_fd = None
+            try:
+                self._lock_fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            except OSError:
+                self._lock_file = None  # e.g. a read-only directory: SQLite's busy handler alone
+                return None
+            self._lock_pid = os.getpid()
+        return self._lock_fd
 
     @contextlib.contextmanager
     def _writing(self):
+        """Hold the intake's place in the queue for SQLite's write lock (a no-op on PostgreSQL)."""
         if self._write_lock is None:
             yield
-        else:
-            with self._write_lock:
+            return
+        with self._write_lock:
+            fd = self._writer_fd()
+            if fd is None:
                 yield
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     # -- intake -----------------------------------------------------------------------------
 
