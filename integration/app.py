@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from integration.api import PROBE_ENDPOINTS, PUBLIC_ENDPOINTS, EXTENSION, Runtime, register_blueprints, runtime
-from integration.api.auth import TokenAuth
+from integration.api import (PROBE_ENDPOINTS, PUBLIC_ENDPOINTS, EXTENSION, Runtime, register_blueprints,
+                             required_scope, runtime)
+from integration.api.auth import TokenAuth, allows
 from integration.api.context import request_correlation_id
 from integration.api.errors import ApiError, register_error_handlers
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger
@@ -30,6 +31,9 @@ def create_app(settings: Settings | None = None, store: JobStore | None = None) 
         store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
 
     app = Flask("integration", static_folder=None)
+    # Werkzeug answers "a//b" with a 308 redirect to "a/b" and an HTML body, bypassing the error
+    # handlers; without merging, such a path is just an id or route that does not match (400/404).
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.intake.max_body_bytes
     app.extensions[EXTENSION] = Runtime(settings=settings, store=store, auth=auth)
 
@@ -52,7 +56,7 @@ def create_app(settings: Settings | None = None, store: JobStore | None = None) 
         )
         if request.endpoint in PUBLIC_ENDPOINTS:
             return
-        reason = runtime().auth.check(request.headers.get("Authorization"))
+        reason, scopes = runtime().auth.authenticate(request.headers.get("Authorization"))
         if reason is not None:
             audit("auth.failed", reason=reason)
             raise ApiError(
@@ -60,6 +64,15 @@ def create_app(settings: Settings | None = None, store: JobStore | None = None) 
                 Issue.error("login", "authentication required: Authorization: Bearer <token>"
                             if reason == "missing" else "the bearer token is not valid"),
                 {"WWW-Authenticate": TokenAuth.challenge(reason)},
+            )
+        # Authenticated, but a token limited to some scopes may not use every endpoint: 403.
+        scope = required_scope(request.endpoint)
+        if scope is not None and not allows(scopes, scope):
+            audit("auth.failed", reason="insufficient_scope", scope=scope)
+            raise ApiError(
+                403,
+                Issue.error("forbidden", f"this token does not have the scope {scope!r} this endpoint needs"),
+                {"WWW-Authenticate": TokenAuth.challenge("insufficient_scope", scope)},
             )
 
     @app.after_request

@@ -359,6 +359,9 @@ def _which_file(loc: tuple[str, ...], layers) -> str | None:
     for name, data in reversed(layers):
         node: Any = data
         for k in loc:
+            if isinstance(node, list) and k.isdigit() and int(k) < len(node):
+                node = node[int(k)]  # a list entry, e.g. intake.auth.tokens.0.scopes
+                continue
             if not isinstance(node, dict) or k not in node:
                 break
             node = node[k]

@@ -23,5 +23,22 @@ def register_blueprints(app: Flask) -> None:
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"})
 # Probes and scrapes, polled every few seconds: not written to the audit trail.
 PROBE_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"})
+# The scope a token needs per endpoint (integration.api.auth); "admin" holds every scope.
+ENDPOINT_SCOPES = {
+    "fhir.post_report": "intake",
+    "fhir.put_report": "intake",
+    "fhir.post_bundle": "intake",
+    "preview.preview_report": "preview",
+    "jobs.get_job": "jobs:read",
+}
 
-__all__ = ["ApiError", "EXTENSION", "PROBE_ENDPOINTS", "PUBLIC_ENDPOINTS", "Runtime", "register_blueprints", "runtime"]
+
+def required_scope(endpoint: str | None) -> str | None:
+    """The scope ``endpoint`` needs; None for no route (404/405 to any valid token). An endpoint
+    missing from ENDPOINT_SCOPES needs admin: a new endpoint is closed until it is listed."""
+    if endpoint is None:
+        return None
+    return ENDPOINT_SCOPES.get(endpoint, "admin")
+
+__all__ = ["ApiError", "ENDPOINT_SCOPES", "EXTENSION", "PROBE_ENDPOINTS", "PUBLIC_ENDPOINTS", "Runtime",
+           "register_blueprints", "required_scope", "runtime"]

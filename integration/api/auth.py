@@ -4,6 +4,12 @@ Only digests are configured (``intake.auth.token_sha256`` and/or one per line in
 ``intake.auth.token_sha256_file``, re-read when the file changes so tokens rotate without a
 restart). The presented token's digest is compared with every configured digest by
 :func:`hmac.compare_digest`. ``mode: open`` turns authentication off for local development.
+
+Scopes: a token may be limited to what its client needs -- ``intake`` (push reports),
+``jobs:read`` (``GET /jobs/<id>``), ``preview`` (``$preview``); ``admin`` implies them all.
+Digests in ``token_sha256`` and file lines without scopes keep full access (as before scopes
+existed); ``intake.auth.tokens`` entries and file lines ``<digest> <scope>...`` grant only the
+scopes named. A valid token without the scope an endpoint needs gets 403, an invalid one 401.
 """
 
 from __future__ import annotations
@@ -24,30 +30,56 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 # RFC 6750 b64token
 _BEARER = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]+=*) *$", re.IGNORECASE)
 REALM = "radlite"
+SCOPES = ("intake", "jobs:read", "preview", "admin")
+FULL_ACCESS = frozenset(SCOPES)
+Grants = dict[str, frozenset[str]]  # digest -> scopes
 
 
 def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _digests(values, where: str) -> frozenset[str]:
-    out = set()
+def _grants(values, where: str, *, allow_scopes: bool) -> Grants:
+    """``<digest>`` (full access) or, where allowed, ``<digest> <scope> ...`` per entry."""
+    out: Grants = {}
     for n, raw in enumerate(values, 1):
-        value = str(raw).strip().lower()
-        if not value or value.startswith("#"):
+        line = str(raw).strip()
+        if not line or line.startswith("#"):
             continue
-        if not _DIGEST.match(value):
+        digest, *scopes = line.split() if allow_scopes else [line]
+        digest = digest.lower()
+        if not _DIGEST.match(digest):
             raise SettingsError(f"{where}: entry {n} is not a sha256 hex digest (64 hex characters)")
-        out.add(value)
-    return frozenset(out)
+        unknown = [sc for sc in scopes if sc not in SCOPES]
+        if unknown:
+            raise SettingsError(f"{where}: entry {n}: unknown scope {unknown[0]!r} (expected some of {', '.join(SCOPES)})")
+        out[digest] = out.get(digest, frozenset()) | (frozenset(scopes) if scopes else FULL_ACCESS)
+    return out
+
+
+def _merge(*grants: Grants) -> Grants:
+    out: Grants = {}
+    for g in grants:
+        for digest, scopes in g.items():
+            out[digest] = out.get(digest, frozenset()) | scopes
+    return out
+
+
+def allows(scopes: frozenset[str], required: str) -> bool:
+    """Whether a token holding ``scopes`` may use an endpoint that needs ``required``."""
+    return required in scopes or "admin" in scopes
 
 
 class TokenAuth:
     def __init__(self, settings: IntakeAuth) -> None:
         self.mode = settings.mode
-        self._static = _digests(settings.token_sha256, "intake.auth.token_sha256")
+        scoped: Grants = {}
+        for n, token in enumerate(settings.tokens):
+            scoped = _merge(scoped, _grants([" ".join([token.sha256, *token.scopes])],
+                                            f"intake.auth.tokens[{n}].sha256", allow_scopes=True))
+        self._static = _merge(_grants(settings.token_sha256, "intake.auth.token_sha256", allow_scopes=False), scoped)
         self._file: Path | None = settings.token_sha256_file
-        self._file_digests: frozenset[str] = frozenset()
+        self._file_grants: Grants = {}
         self._file_mtime: float | None = None
         self._lock = threading.Lock()
         if self._file is not None:
@@ -64,42 +96,56 @@ class TokenAuth:
         try:
             mtime = os.stat(self._file).st_mtime_ns
         except OSError:
-            if self._file_digests:
+            if self._file_grants:
                 log.warning("auth.token_file_missing")
-            self._file_digests, self._file_mtime = frozenset(), None  # fail closed
+            self._file_grants, self._file_mtime = {}, None  # fail closed
             return
         if mtime == self._file_mtime:
             return
-        digests = _digests(self._file.read_text(encoding="utf-8").splitlines(), str(self._file))
-        self._file_digests, self._file_mtime = digests, mtime
+        grants = _grants(self._file.read_text(encoding="utf-8").splitlines(), str(self._file), allow_scopes=True)
+        self._file_grants, self._file_mtime = grants, mtime
 
-    def digests(self) -> frozenset[str]:
+    def grants(self) -> Grants:
+        """Every accepted digest with its scopes (the token file re-read when it changed)."""
         if self._file is not None:
             with self._lock:
                 try:
                     self._reload()
                 except SettingsError:
                     log.warning("auth.token_file_invalid")  # keep the last good list
-        return self._static | self._file_digests
+        return _merge(self._static, self._file_grants)
+
+    def digests(self) -> frozenset[str]:
+        return frozenset(self.grants())
+
+    def authenticate(self, header: str | None) -> tuple[str | None, frozenset[str]]:
+        """(None, the token's scopes) when the token is valid, else (why not, no scopes): why is
+        "missing", "malformed" or "invalid"."""
+        if self.open:
+            return None, FULL_ACCESS
+        if not header:
+            return "missing", frozenset()
+        m = _BEARER.match(header)
+        if not m:
+            return "malformed", frozenset()
+        presented = token_sha256(m.group(1))
+        granted: frozenset[str] | None = None
+        # Every digest is compared (no early exit), so timing does not tell how many matched.
+        for digest, scopes in self.grants().items():
+            if hmac.compare_digest(digest, presented):
+                granted = scopes
+        return (None, granted) if granted is not None else ("invalid", frozenset())
 
     def check(self, header: str | None) -> str | None:
         """None when the request may pass, else why not: "missing", "malformed" or "invalid"."""
-        if self.open:
-            return None
-        if not header:
-            return "missing"
-        m = _BEARER.match(header)
-        if not m:
-            return "malformed"
-        presented = token_sha256(m.group(1))
-        ok = False
-        for digest in self.digests():
-            ok |= hmac.compare_digest(digest, presented)
-        return None if ok else "invalid"
+        return self.authenticate(header)[0]
 
     @staticmethod
-    def challenge(reason: str) -> str:
+    def challenge(reason: str, scope: str | None = None) -> str:
+        """The WWW-Authenticate value (RFC 6750 section 3) for a refusal."""
         if reason == "missing":
             return f'Bearer realm="{REALM}"'
+        if reason == "insufficient_scope":
+            return f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'
         error = "invalid_request" if reason == "malformed" else "invalid_token"
         return f'Bearer realm="{REALM}", error="{error}"'

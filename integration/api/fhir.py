@@ -162,9 +162,14 @@ def _classify(i: int, raw: Any, btype: str, status_index: int | None) -> _Entry:
         url = req.get("url")
         if method == "PUT" and isinstance(url, str):
             target = url.split("?", 1)[0].rstrip("/").split("/")
-            if len(target) >= 2 and target[-2] == REPORT and target[-1] != resource.get("id"):
+            conditional = "?" in url and target[-1] == REPORT
+            # A PUT names what it writes: [base/]DiagnosticReport/<the body's id> (or a conditional
+            # DiagnosticReport?...). Another type, a ".." step or another id means the sender meant
+            # something other than what the body holds.
+            if not conditional and (len(target) < 2 or target[-2] != REPORT or target[-1] != resource.get("id")
+                                    or any(step in (".", "..") for step in target)):
                 return _Entry(i, "bad", resource, [Issue.error(
-                    "invalid", "the resource id must equal the id in request.url", f"{where}.request.url")])
+                    "invalid", "request.url must be DiagnosticReport/<the resource id>", f"{where}.request.url")])
     issues = check_report(resource)
     return _Entry(i, "bad" if has_errors(issues) else "report", resource, issues)
 

@@ -323,6 +323,10 @@ class _Builder:
                 continue
             new = copy.deepcopy(resource)
             new["status"] = "entered-in-error"
+            # status is a modifier element and a narrative must reflect it: the server's text.div
+            # still presents the withdrawn result as current. It is also markup we did not write;
+            # the write-back never sends a narrative of its own making or of anyone else's.
+            new.pop("text", None)
             meta = {k: v for k, v in (new.get("meta") or {}).items() if k in ("security", "tag", "profile")}
             meta.setdefault("security", [])
             if not any(s.get("code") == "AIAST" for s in meta["security"] if isinstance(s, dict)):

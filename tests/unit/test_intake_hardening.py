@@ -14,6 +14,7 @@ import pytest
 from integration.api.body import MAX_JSON_DEPTH
 from integration.fhir.report import check_report
 from tests.unit.test_intake import (  # noqa: F401  (fixtures)
+    FHIR,
     app,
     assert_outcome,
     bundle,
@@ -152,3 +153,36 @@ def test_check_report_survives_a_nesting_bomb_without_the_http_limit():
     report["extension"] = [_nested_extension(400)]
     issues = check_report(report)
     assert [(i.code, i.expression) for i in issues if i.is_error] == [("structure", ("DiagnosticReport",))]
+
+
+# -- URLs -----------------------------------------------------------------------------------------
+
+
+def test_double_slash_is_an_outcome_not_an_html_redirect(client, store):
+    # Werkzeug merged "//" with a 308 redirect whose body was an HTML page (error handlers bypassed).
+    r = client.put("/fhir/DiagnosticReport//etc/passwd", data=json.dumps(samples()[0]), headers=FHIR)
+    assert_outcome(r, 404, "not-found")  # the id part may not start with "/": no route
+    assert_outcome(client.get("/jobs//" + "0" * 32, headers=FHIR), 404, "not-found")
+    assert_outcome(post(client, "/fhir//DiagnosticReport", samples()[0]), 404, "not-found")
+    assert n_jobs(store) == 0
+
+
+@pytest.mark.parametrize("url", [
+    "DiagnosticReport/../../Patient/x", "Patient/sample-cxr-normal", "DiagnosticReport/./sample-cxr-normal/..",
+    "sample-cxr-normal", "DiagnosticReport/sample-cxr-normal/_history/1",
+])
+def test_transaction_put_url_must_name_the_report(client, store, url):
+    # A PUT to another resource type (or through "..") was accepted and queued as this report.
+    b = bundle("transaction", samples()[:1])
+    b["entry"][0]["request"] = {"method": "PUT", "url": url}
+    assert_outcome(post(client, "/fhir", b), 422, "invalid", "Bundle.entry[0].request.url")
+    assert n_jobs(store) == 0
+
+
+@pytest.mark.parametrize("url", ["DiagnosticReport/sample-cxr-normal", "https://ehr.example/fhir/DiagnosticReport/sample-cxr-normal",
+                                 "DiagnosticReport?identifier=urn:x|1"])
+def test_transaction_put_urls_that_name_the_report(client, store, url):
+    b = bundle("transaction", samples()[:1])
+    b["entry"][0]["request"] = {"method": "PUT", "url": url}
+    assert post(client, "/fhir", b).status_code == 202
+    assert n_jobs(store) == 1
