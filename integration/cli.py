@@ -78,12 +78,21 @@ def _check_mappings(settings):
 
 def _open_store(settings):
     """The job store; a database whose schema is not current stops the command with the fix."""
+    from sqlalchemy.exc import OperationalError
+
+    from integration.doctor import masked_url
     from integration.store import JobStore, StoreError
 
     try:
         return JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:
+        # Database down at startup: one line naming it (password masked), not a traceback that
+        # could carry the SQL and its parameters.
+        first = str(exc.orig or exc).strip().splitlines()
+        raise click.ClickException(f"database {masked_url(settings.store.url)} unreachable: "
+                                   f"{first[0] if first else type(exc).__name__}") from None
 
 
 def _router(ctx: click.Context, bundle: str | None):

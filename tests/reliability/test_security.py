@@ -623,6 +623,10 @@ def test_secrets_and_report_text_never_reach_logs(tmp_path, pg_url, sekmet_facto
         runs["worker-no-db"] = _cli(["worker", "--once"], {**env, "RADLITE__STORE__URL": dead_url}, timeout=120)
         (logs / "worker-no-db.log").write_text(runs["worker-no-db"].stdout + "\n" + runs["worker-no-db"].stderr)
         assert runs["worker-no-db"].returncode != 0
+        # One clear line, the password masked, no traceback (which could carry SQL and parameters).
+        assert "Traceback" not in runs["worker-no-db"].stderr, runs["worker-no-db"].stderr[-1500:]
+        assert f"database postgresql+psycopg://postgres:***@127.0.0.1:{make_url(dead_url).port}/" in runs["worker-no-db"].stderr
+        assert "unreachable" in runs["worker-no-db"].stderr
 
         states = [requests.get(loc, headers=bearer(intake_token), timeout=10).json()["state"] for loc in locations]
         assert states == ["written"] * 3, states
