@@ -47,9 +47,14 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _normalize(record: dict[str, Any]) -> dict[str, Any]:
     """What the record will read back as (tuples -> lists, odd types -> str), so the hash
     computed now is the hash a verifier recomputes from the line."""
+    if all(type(k) is str and type(v) in _PLAIN for k, v in record.items()):
+        return dict(record)  # reads back as it is: no round trip needed (the usual event)
     return json.loads(json.dumps(record, default=str, ensure_ascii=False))
 
 
@@ -153,6 +158,8 @@ class AuditFile:
         self.fsync = fsync
         self._lock = threading.Lock()
         self._tail: tuple[tuple[int, int], int, str] | None = None  # ((inode, size), seq, hash)
+        self._lock_path = lock_path(self.path)
+        self._anchor_path = anchor_path(self.path)
 
     # -- the chain's current end ---------------------------------------------------------------
 
@@ -176,7 +183,7 @@ class AuditFile:
             # to read it back.
             return self._tail[1], self._tail[2]
         seq, last = self._file_end_read(key)
-        anchor = read_anchor(anchor_path(self.path))
+        anchor = read_anchor(self._anchor_path)
         # The anchor is written after the record, so it is never ahead of an intact file: when it
         # is, records were cut off, and the chain goes on from the anchor so the gap stays visible.
         if anchor is not None and anchor["seq"] >= seq:
@@ -195,7 +202,7 @@ class AuditFile:
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Append one record made of ``fields``; returns it with ``seq``, ``prev`` and ``hash``."""
         body = {(f"{k}_" if k in RESERVED else k): v for k, v in fields.items()}
-        with self._lock, _flock(lock_path(self.path)):
+        with self._lock, _flock(self._lock_path):
             seq, prev = self._end()
             record = _normalize({"seq": seq + 1, **body, "prev": prev})
             record["hash"] = record_hash(record)
@@ -223,7 +230,7 @@ class AuditFile:
         # In place under the writers' lock (a rename per record costs more than the append);
         # verify reads it under the shared lock. A torn anchor after a crash reads as none.
         data = (json.dumps({"seq": record["seq"], "hash": record["hash"], "ts": record.get("ts")}) + "\n").encode()
-        fd = os.open(anchor_path(self.path), os.O_WRONLY | os.O_CREAT, 0o640)
+        fd = os.open(self._anchor_path, os.O_WRONLY | os.O_CREAT, 0o640)
         try:
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
