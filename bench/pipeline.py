@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+"""Pipeline benchmark: reports per hour through the configured task set, CTranslate2 (our engine
+path) against llama.cpp (the paper's deployment) on the same merged model, real IU X-ray reports.
+
+Workload. The first --reports reports of the held-out IU X-ray test split (``../shared/data``, or
+--data-dir / RADLITE_SHARED_DATA), each as a FHIR DiagnosticReport (chest radiograph, CR) whose
+text is the report's findings and impression. Reports are paired under one patient, so the second
+report of each pair has a prior and the routing's ``temporal_comparison`` runs for it, as for a
+follow-up study. The tasks are chosen by the configured routing rules (config/default.yaml: for a
+chest radiograph abnormality_detection, impression_generation, radiology_ner, and
+temporal_comparison when there is a prior) -- :func:`integration.worker.plan_report`, the worker's
+own planning. Timed: planning, inference and parsing into the job's results
+(:func:`integration.worker.collect_results`); not timed: the job store and the write-back, which do
+not depend on the engine.
+
+Paths (--paths):
+
+* ``ct2`` -- what the worker runs: :class:`integration.inference.Router` over the bundle, reports
+  taken --batch-reports at a time (the worker's ``worker.batch_size``), rows batched up to
+  --max-batch-size with prompts within --spread tokens of each other, --threads intra-op threads.
+* ``ct2-nospread`` -- the same with no prompt-length limit in a batch (the engine's previous
+  batching: one task's requests together, whatever their lengths), to measure that change.
+* ``llama-Q4_K_M``, ``llama-Q8_0`` -- llama-cpp-python on the merged model converted to GGUF
+  (bench/llamacpp.py), the same prompt token ids, greedy, one request after the other in report
+  order so the KV cache of a report's shared prefix is reused between its tasks (llama-cpp-python
+  keeps the longest common prefix), --threads threads. Classification tasks, if routed, are
+  generated, as in the paper's deployment.
+
+Each path runs in its own process, after one warm-up report; "RSS" is that process's peak resident
+set (VmHWM, model load included) -- the memory one worker needs. "agree" is the share of task
+answers equal to the ct2 path's (greedy on int8 vs 4/8-bit weights: they can differ).
+
+Label scoring (``--scoring``, on by default): for the scored tasks (n_staging, m_staging,
+radiology_nli) on the same reports, seconds per answer for the engine's scoring (prompt prefilled
+once, labels forced: :meth:`Engine._score`) against scoring every full prompt+label sequence with
+``score_batch`` (the engine's previous method), and how often they pick the same label.
+
+    .venv/bin/python bench/pipeline.py --reports 8                       # smoke
+    .venv/bin/python bench/pipeline.py --reports 32 --out bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import engine as engine_bench  # noqa: E402  (machine info, RSS, the merged model)
+from bench.results import write_section  # noqa: E402
+
+SECTION = "## Pipeline"
+PATHS = ("ct2", "ct2-nospread", "llama-Q4_K_M", "llama-Q8_0")
+REFERENCE = "llama-Q4_K_M"
+SCORED = ("n_staging", "m_staging", "radiology_nli")
+
+
+# -- the workload ----------------------------------------------------------------------------------
+
+
+def iu_test_reports(data_dir: Path, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` IU test reports (by uid) as FHIR DiagnosticReports, paired by patient."""
+    from integration.samples import diagnostic_report
+    from training.data.iu import load_reports
+
+    reports = sorted((r for r in load_reports(data_dir) if r.split == "test" and r.findings), key=lambda r: r.uid)
+    out = []
+    for i, r in enumerate(reports[:n]):
+        sample = {
+            "id": f"iu-{r.uid}", "patient": {"id": f"bench-{i // 2}", "name": "Bench Patient"},
+            "loinc": "36643-5", "code_text": "XR Chest 2 Views", "modality": "CR",
+            "effective": (dt.datetime(2024, 1, 1, 9) + dt.timedelta(days=i)).isoformat() + "Z",
+            "text": r.text, "form": "presentedForm-plain",
+        }
+        out.append(diagnostic_report(sample))
+    return out
+
+
+def plans_for(resources: list[dict[str, Any]]) -> list[Any]:
+    from integration.settings import load_settings
+    from integration.worker import plan_report
+
+    settings = load_settings()
+    plans = []
+    for i, res in enumerate(resources):
+        prior = resources[i - 1] if i % 2 == 1 else None
+        plans.append(plan_report(res, settings, lambda p=prior: p))
+    return plans
+
+
+# -- the paths (each in its own process) -----------------------------------------------------------
+
+
+def _answers(plans: list[Any], outputs: list[Any]) -> list[Any]:
+    return [out.result.value for out in outputs]
+
+
+def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
+    from integration.inference import Router
+    from integration.inference.engine import Engine
+    from integration.worker import collect_results
+
+    resources = iu_test_reports(Path(job["data_dir"]), job["reports"] + 1)
+    warm, resources = resources[:1], resources[1:]
+    spread = job["spread"] if job["path"] == "ct2" else 10**6
+
+    def factory(bundle):
+        return Engine(bundle, threads=job["threads"], max_batch_size=job["max_batch_size"],
+                      max_prompt_spread=spread, cpu_isa=job.get("cpu_isa"))
+
+    router = Router({"b": Path(job["bundle"])}, engine_factory=factory, verify_hash=False)
+    warm_plans = plans_for(warm)
+    router.run([q for p in warm_plans for q in p.requests])
+
+    started = time.perf_counter()
+    plans = plans_for(resources)
+    answers, tasks, out_tokens = [], 0, 0
+    for b in range(0, len(plans), job["batch_reports"]):
+        chunk = plans[b:b + job["batch_reports"]]
+        outputs = router.run([q for p in chunk for q in p.requests])
+        i = 0
+        for plan in chunk:
+            mine = outputs[i:i + len(plan.tasks)]
+            i += len(plan.tasks)
+            collect_results(plan, mine, router)
+            answers.extend(o.result.value for o in mine)
+            out_tokens += sum(o.output_tokens for o in mine)
+            tasks += len(mine)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "reports": len(plans), "tasks": tasks, "output_tokens": out_tokens,
+            "answers": answers, "rss_mib": engine_bench.peak_rss_mib()}
+
+
+def run_llama(job: dict[str, Any]) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    from bench.llamacpp import LlamaCpp
+    from integration.inference import prompting
+    from integration.inference.bundle import load_bundle
+    from integration.tasks import get_task
+
+    bundle = load_bundle(Path(job["bundle"]), verify_hash=False)
+    tokenizer = AutoTokenizer.from_pretrained(str(bundle.tokenizer_dir))
+    stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in prompting.end_tokens(tokenizer, bundle.manifest.end_tokens)]
+    llm = LlamaCpp(Path(job["gguf"]), n_threads=job["threads"])
+
+    def answer(plan) -> tuple[list[Any], int]:
+        values, n_out = [], 0
+        for req in plan.requests:
+            task = get_task(req.task)
+            res = llm.generate(prompting.prompt_ids(tokenizer, task, req.input), task.max_new_tokens, stop_ids)
+            ids = [t for t in res.ids if t not in stop_ids]
+            values.append(task.parse(tokenizer.decode(ids, skip_special_tokens=True).strip()).value)
+            n_out += len(ids)
+        return values, n_out
+
+    resources = iu_test_reports(Path(job["data_dir"]), job["reports"] + 1)
+    warm, resources = resources[:1], resources[1:]
+    for plan in plans_for(warm):
+        answer(plan)
+
+    started = time.perf_counter()
+    plans = plans_for(resources)
+    answers, tasks, out_tokens = [], 0, 0
+    for plan in plans:
+        values, n = answer(plan)
+        answers.extend(values)
+        tasks += len(values)
+        out_tokens += n
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "reports": len(plans), "tasks": tasks, "output_tokens": out_tokens,
+            "answers": answers, "rss_mib": engine_bench.peak_rss_mib()}
+
+
+def run_scoring(job: dict[str, Any]) -> dict[str, Any]:
+    """Seconds per scored answer: shared-prefix scoring (the engine) vs full-sequence score_batch."""
+    from integration.fhir.report import report_text
+    from integration.inference.bundle import load_bundle
+    from integration.inference.engine import Engine, Request
+    from integration.tasks import TaskInput, get_task
+
+    engine = Engine(load_bundle(Path(job["bundle"]), verify_hash=False), threads=job["threads"],
+                    max_batch_size=job["max_batch_size"], cpu_isa=job.get("cpu_isa"))
+    texts = [report_text(r) for r in iu_test_reports(Path(job["data_dir"]), job["reports"])]
+    hypothesis = "There is no pleural effusion."
+    rows: dict[str, Any] = {}
+    for name in SCORED:
+        task = get_task(name)
+        inputs = [TaskInput(report=t, hypothesis=hypothesis if name == "radiology_nli" else None) for t in texts]
+        engine.run([Request(name, inputs[0])])  # warm-up
+
+        started = time.perf_counter()
+        shared = [engine.run([Request(name, x)])[0].result.value for x in inputs]
+        t_shared = (time.perf_counter() - started) / len(inputs)
+
+        # The previous method: every prompt+label sequence scored in full, one batch per report.
+        labels = list(task.labels or ())
+        answers = [engine.answer_ids(task.render(label)) for label in labels]
+        started = time.perf_counter()
+        full = []
+        for x in inputs:
+            prompt = engine.prompt_ids(task, x)
+            scored = engine.generator.score_batch([engine._tokens(prompt + a) for a in answers])
+            logp = [sum(s.log_probs[-len(a):]) for s, a in zip(scored, answers)]
+            full.append(labels[max(range(len(labels)), key=logp.__getitem__)])
+        t_full = (time.perf_counter() - started) / len(inputs)
+        rows[name] = {"labels": len(labels), "shared_s": t_shared, "full_s": t_full,
+                      "same_label": sum(a == b for a, b in zip(shared, full)) / len(inputs)}
+    return {"tasks": rows, "reports": len(texts)}
+
+
+def _child(job: dict[str, Any]) -> dict[str, Any]:
+    kind = job["kind"]
+    if kind == "ct2":
+        return run_ct2(job)
+    if kind == "llama":
+        return run_llama(job)
+    if kind == "scoring":
+        return run_scoring(job)
+    if kind == "gguf":
+        from bench.llamacpp import to_gguf
+
+        hf = engine_bench.prepare_hf("mini")
+        return {"gguf": str(to_gguf(hf, job["quant"], engine_bench.GGUF_CACHE, threads=job["threads"]))}
+    raise ValueError(kind)
+
+
+def in_subprocess(job: dict[str, Any], timeout: float, echo: Callable[[str], None]) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.pop("CT2_USE_MKL", None)  # oneDNN is CTranslate2's int8 backend on AMD; MKL is ~1 s/token here
+    env.setdefault("OMP_NUM_THREADS", str(job.get("threads", 1)))
+    try:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child"], input=json.dumps(job),
+                              capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT))
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
+    echo("\n".join(tail))
+    return {"error": f"exit {proc.returncode}: {tail[-1] if tail else ''}"}
+
+
+# -- the run and its table -------------------------------------------------------------------------
+
+
+def run_benchmark(paths: list[str], *, data_dir: Path, bundle: Path, reports: int, batch_reports: int,
+                  max_batch_size: int, spread: int, threads: int, cpu_isa: str | None, scoring: bool,
+                  timeout: float, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    base = {"data_dir": str(data_dir), "bundle": str(bundle), "reports": reports, "threads": threads,
+            "batch_reports": batch_reports, "max_batch_size": max_batch_size, "spread": spread,
+            "cpu_isa": cpu_isa}
+    result: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": engine_bench.machine_info(), "load_before": engine_bench.uptime(),
+        "settings": {k: v for k, v in base.items() if k not in ("data_dir",)}, "paths": {},
+    }
+    for path in paths:
+        echo(f"-- {path}")
+        if path.startswith("llama-"):
+            from bench import llamacpp
+
+            if not llamacpp.available():
+                result["paths"][path] = {"error": f"not run: {llamacpp.why_unavailable()}"}
+                continue
+            made = in_subprocess({"kind": "gguf", "quant": path.split("-", 1)[1], "threads": threads}, timeout, echo)
+            if "error" in made:
+                result["paths"][path] = made
+                continue
+            res = in_subprocess({**base, "kind": "llama", "gguf": made["gguf"]}, timeout, echo)
+        else:
+            res = in_subprocess({**base, "kind": "ct2", "path": path}, timeout, echo)
+        result["paths"][path] = res
+        if "error" not in res:
+            echo(f"   {res['reports']} reports in {res['seconds']:.1f} s: "
+                 f"{3600 * res['reports'] / res['seconds']:.0f} reports/h, RSS {res['rss_mib']:.0f} MiB")
+    if scoring:
+        echo("-- label scoring")
+        result["scoring"] = in_subprocess({**base, "kind": "scoring"}, timeout, echo)
+    result["load_after"] = engine_bench.uptime()
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m, s = result["machine"], result["settings"]
+    out = [
+        f"Run {result['date']} on {m.get('cpu', '?')} ({m.get('cpus')} CPUs, {m.get('mem_gib', '?')} GiB); "
+        + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()) + ".",
+        f"Load before: `{result['load_before']}`; after: `{result['load_after']}`.",
+        f"{s['reports']} held-out IU X-ray test reports (after one warm-up report), bundle `{s['bundle']}`, "
+        f"{s['threads']} threads; ct2: {s['batch_reports']} reports per worker batch, up to "
+        f"{s['max_batch_size']} rows per generate_batch, prompt spread <= {s['spread']} tokens"
+        + (f", CT2_FORCE_CPU_ISA={s['cpu_isa']}" if s.get("cpu_isa") else "") + ".",
+        "",
+        "| path | reports | tasks | output tokens | seconds | reports/hour | s/report | RSS MiB | vs llama Q4_K_M | agree with ct2 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    paths = result["paths"]
+    ref = paths.get(REFERENCE, {})
+    ref_rate = 3600 * ref["reports"] / ref["seconds"] if "seconds" in ref else None
+    ct2 = paths.get("ct2", {})
+    for name, r in paths.items():
+        if "error" in r:
+            out.append(f"| {name} | {r['error']} | | | | | | | | |")
+            continue
+        rate = 3600 * r["reports"] / r["seconds"]
+        ratio = f"{rate / ref_rate:.2f}x" if ref_rate else "n/a"
+        agree = "n/a"
+        if "answers" in ct2 and len(ct2["answers"]) == len(r["answers"]):
+            agree = f"{sum(a == b for a, b in zip(ct2['answers'], r['answers'])) / len(r['answers']):.0%}"
+        out.append(f"| {name} | {r['reports']} | {r['tasks']} | {r['output_tokens']} | {r['seconds']:.1f} | "
+                   f"{rate:.0f} | {r['seconds'] / r['reports']:.2f} | {r['rss_mib']:.0f} | {ratio} | {agree} |")
+    sc = result.get("scoring")
+    if sc and "tasks" in sc:
+        out += ["", f"Label scoring, {sc['reports']} reports, seconds per answer:", "",
+                "| task | labels | prompt once, labels forced (engine) | full sequences, score_batch (before) | speed-up | same label |",
+                "|---|---|---|---|---|---|"]
+        for name, r in sc["tasks"].items():
+            out.append(f"| {name} | {r['labels']} | {r['shared_s']:.3f} | {r['full_s']:.3f} | "
+                       f"{r['full_s'] / r['shared_s']:.2f}x | {r['same_label']:.0%} |")
+    elif sc:
+        out += ["", f"Label scoring: {sc.get('error')}"]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:] == ["--child"]:
+        job = json.loads(sys.stdin.read())
+        print("RESULT " + json.dumps(_child(job)), flush=True)
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "data")))
+    ap.add_argument("--bundle", type=Path, default=ROOT / "models" / "radlite-mini")
+    ap.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {','.join(PATHS)}")
+    ap.add_argument("--reports", type=int, default=24)
+    ap.add_argument("--batch-reports", type=int, default=8, help="reports per worker batch (ct2)")
+    ap.add_argument("--max-batch-size", type=int, default=16, help="rows per generate_batch (ct2)")
+    ap.add_argument("--spread", type=int, default=32, help="max prompt-length spread in a batch (ct2)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cpu-isa", choices=["AVX512", "AVX2"], default=None, help="CT2_FORCE_CPU_ISA for ct2")
+    ap.add_argument("--no-scoring", action="store_true")
+    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--out", type=Path, help="write the table into this file's '## Pipeline' section")
+    ap.add_argument("--json", type=Path, help="also write the raw result as JSON")
+    args = ap.parse_args(argv)
+
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        ap.error(f"unknown paths {unknown}; choose from {PATHS}")
+    if not (args.data_dir / "iu_xray").is_dir():
+        ap.error(f"{args.data_dir} has no iu_xray folder (the public data, see docs/data.md)")
+    if not (args.bundle / "radlite.json").is_file():
+        ap.error(f"{args.bundle} is not a model bundle (make model)")
+    result = run_benchmark(paths, data_dir=args.data_dir, bundle=args.bundle, reports=args.reports,
+                           batch_reports=args.batch_reports, max_batch_size=args.max_batch_size,
+                           spread=args.spread, threads=args.threads, cpu_isa=args.cpu_isa,
+                           scoring=not args.no_scoring, timeout=args.timeout)
+    text = markdown(result)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if args.out:
+        write_section(args.out, SECTION, "Reports per hour through the configured task set (bench/pipeline.py).", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
