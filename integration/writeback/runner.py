@@ -28,6 +28,11 @@ from integration.writeback.mappings import Mappings
 
 log = get_logger("radlite.writeback")
 
+# A server's Retry-After is honoured up to a day. A broken header (a gateway's "Retry-After:
+# 9999999999") would otherwise park the job for centuries -- never written, never dead-lettered --
+# or overflow the date the store keeps.
+RETRY_AFTER_MAX_SECONDS = 86400.0
+
 
 @dataclass
 class Counts:
@@ -45,12 +50,15 @@ class Counts:
 
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None,
                   rng: random.Random | None = None) -> float:
-    """Full jitter: uniform(0, min(cap, base * 2**(attempt-1))); a larger Retry-After wins."""
+    """Full jitter: uniform(0, min(cap, base * 2**(attempt-1))); a larger Retry-After wins (up to
+    RETRY_AFTER_MAX_SECONDS)."""
     rng = rng or random
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
     delay = rng.uniform(0, ceiling)
-    if retry_after is not None and retry_after > delay:
-        delay = retry_after
+    if retry_after is not None:
+        retry_after = min(retry_after, RETRY_AFTER_MAX_SECONDS)
+        if retry_after > delay:
+            delay = retry_after
     return delay
 
 

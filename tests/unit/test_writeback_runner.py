@@ -232,3 +232,20 @@ def test_lock_ttl_bounds_how_long_a_dead_scheduler_blocks(store) -> None:
         assert time.monotonic() < deadline, "the dead scheduler's lock never expired"
         time.sleep(0.05)
     assert successor.holding
+
+
+def test_absurd_retry_after_is_honoured_up_to_a_day(store, audits) -> None:
+    # 317 years parked the job (never written, never dead-lettered); 1e15 s overflowed the date
+    # and fell through to "unexpected OverflowError".
+    assert backoff_delay(1, 2, 60, retry_after=1e15, rng=random.Random(0)) == runner.RETRY_AFTER_MAX_SECONDS
+    job = inferred_job(store)
+    for ra in (1e10, 1e15):
+        err = WritebackError("transaction: HTTP 503", retryable=True, status=503, retry_after=ra)
+        before = dt.datetime.now(dt.timezone.utc)
+        counts = write_due(store, ScriptedClient(err), MAPPINGS, "s1", settings(max_attempts=10))
+        assert counts.delays == [runner.RETRY_AFTER_MAX_SECONDS]
+        got = store.get(job.id)
+        assert got.state == State.INFERRED.value and got.error == "transaction: HTTP 503"
+        assert got.next_attempt_at - before <= dt.timedelta(days=1, seconds=5)
+        with store.Session.begin() as s:  # due again, for the next round
+            s.get(type(got), job.id).next_attempt_at = dt.datetime.now(dt.timezone.utc)
