@@ -18,6 +18,8 @@ Paths (--paths):
 * ``ct2`` -- what the worker runs: :class:`integration.inference.Router` over the bundle, reports
   taken --batch-reports at a time (the worker's ``worker.batch_size``), rows batched up to
   --max-batch-size with prompts within --spread tokens of each other, --threads intra-op threads.
+* ``ct2-report`` -- the same with ``batching: report``: a report's tasks batched together, the
+  report text run once per batch (CTranslate2's static prompt).
 * ``ct2-nospread`` -- the same with no prompt-length limit in a batch (the engine's previous
   batching: one task's requests together, whatever their lengths), to measure that change.
 * ``llama-Q4_K_M``, ``llama-Q8_0`` -- llama-cpp-python on the merged model converted to GGUF
@@ -60,7 +62,7 @@ from bench import engine as engine_bench  # noqa: E402  (machine info, RSS, the 
 from bench.results import write_section  # noqa: E402
 
 SECTION = "## Pipeline"
-PATHS = ("ct2", "ct2-nospread", "llama-Q4_K_M", "llama-Q8_0")
+PATHS = ("ct2", "ct2-report", "ct2-nospread", "llama-Q4_K_M", "llama-Q8_0")
 REFERENCE = "llama-Q4_K_M"
 SCORED = ("n_staging", "m_staging", "radiology_nli")
 
@@ -112,11 +114,12 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
 
     resources = iu_test_reports(Path(job["data_dir"]), job["reports"] + 1)
     warm, resources = resources[:1], resources[1:]
-    spread = job["spread"] if job["path"] == "ct2" else 10**6
+    spread = 10**6 if job["path"] == "ct2-nospread" else job["spread"]
+    batching = "report" if job["path"] == "ct2-report" else "length"
 
     def factory(bundle):
         return Engine(bundle, threads=job["threads"], max_batch_size=job["max_batch_size"],
-                      max_prompt_spread=spread, cpu_isa=job.get("cpu_isa"))
+                      max_prompt_spread=spread, batching=batching, cpu_isa=job.get("cpu_isa"))
 
     router = Router({"b": Path(job["bundle"])}, engine_factory=factory, verify_hash=False)
     warm_plans = plans_for(warm)

@@ -45,6 +45,10 @@ class InferenceSettings(_Section):
     # Prompts in one generation batch differ in length by at most this many tokens (see
     # integration.inference.engine.generation_batches; measured in bench/pipeline.py).
     max_prompt_spread: int = Field(32, ge=0)
+    # How generation requests are batched: "length" (across reports: same token limit, similar
+    # prompt length) or "report" (one report's tasks together, its text run once). bench/pipeline.py
+    # measures both.
+    batching: Literal["length", "report"] = "length"
     # CTranslate2's ISA for its own kernels (process-wide). "auto" keeps its choice, which is AVX2
     # on AMD CPUs even with AVX-512; see bench/RESULTS.md for what forcing AVX512 measured.
     cpu_isa: Literal["auto", "AVX512", "AVX2", "GENERIC"] = "auto"

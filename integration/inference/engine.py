@@ -59,6 +59,8 @@ class _Item:
     index: int
     task: Task
     prompt: list[int]
+    # The report text: requests on one report share their prompt up to its end.
+    report: str = ""
 
 
 def generation_batches(items: Sequence[_Item], max_batch_size: int, max_prompt_spread: int) -> list[list[_Item]]:
@@ -87,6 +89,35 @@ def generation_batches(items: Sequence[_Item], max_batch_size: int, max_prompt_s
     return batches
 
 
+BATCHING = ("length", "report")
+
+
+def _common_prefix_len(prompts: Sequence[list[int]]) -> int:
+    n = 0
+    while all(len(p) > n + 1 for p in prompts) and len({p[n] for p in prompts}) == 1:
+        n += 1
+    return n
+
+
+def report_batches(items: Sequence[_Item], max_batch_size: int, max_prompt_spread: int) -> list[tuple[list[int], list[_Item]]]:
+    """The other batching: one report's tasks together. Their prompts share everything up to the
+    report's end, which runs once per batch as a static prompt; the task-specific rest must be
+    within ``max_prompt_spread`` tokens in length (same reason as :func:`generation_batches`).
+    Returns (shared prefix, batch) pairs."""
+    by_report: dict[str, list[_Item]] = {}
+    for item in items:
+        by_report.setdefault(item.report, []).append(item)
+    out: list[tuple[list[int], list[_Item]]] = []
+    for group in by_report.values():
+        n = _common_prefix_len([it.prompt for it in group])
+        prefix = group[0].prompt[:n]
+        shifted = {it.index: _Item(it.index, it.task, it.prompt[n:], it.report) for it in group}
+        whole = {it.index: it for it in group}
+        for batch in generation_batches(list(shifted.values()), max_batch_size, max_prompt_spread):
+            out.append((prefix, [whole[it.index] for it in batch]))
+    return out
+
+
 def _log_softmax_at(logits: object, token: int) -> float:
     v = np.asarray(logits, dtype=np.float64)
     top = v.max()
@@ -105,6 +136,7 @@ class Engine:
         max_batch_size: int = 8,
         max_input_tokens: int = 2048,
         max_prompt_spread: int = 32,
+        batching: str = "length",
         cpu_isa: str | None = None,
     ) -> None:
         from transformers import AutoTokenizer
@@ -114,6 +146,9 @@ class Engine:
         self.max_batch_size = max_batch_size
         self.max_input_tokens = max_input_tokens
         self.max_prompt_spread = max_prompt_spread
+        if batching not in BATCHING:
+            raise ValueError(f"batching must be one of {BATCHING}, not {batching!r}")
+        self.batching = batching
         self.tokenizer = AutoTokenizer.from_pretrained(str(bundle.tokenizer_dir))
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError(f"bundle {bundle.path}: tokenizer has no chat template")
@@ -134,6 +169,22 @@ class Engine:
         except ValueError as exc:
             raise ValueError(f"bundle {bundle.path}: {exc}") from None
         self._end_id = self.tokenizer.convert_tokens_to_ids(self.end_tokens[0])
+        self.common_prefix = self._common_prefix()
+
+    def _common_prefix(self) -> list[int]:
+        """The tokens every prompt starts with (chat template, system prompt, "Report:"), found
+        by tokenizing a few unlike prompts. CTranslate2 runs them once and keeps the state (its
+        static-prompt cache holds exactly this one entry), so no prompt pays for them again."""
+        from integration.tasks import TASKS
+
+        probes = [prompting.prompt_ids(self.tokenizer, task, TaskInput(report=text, prior_report=text,
+                                                                       hypothesis=text, question=text))
+                  for task in (TASKS["impression_generation"], TASKS["radiology_qa"])
+                  for text in ("a", "Z9", " (x", "\n1.", "ÉÅ")]
+        n = 0
+        while all(len(p) > n + 1 for p in probes) and len({p[n] for p in probes}) == 1:
+            n += 1
+        return probes[0][:n]
 
     # -- tokenization -------------------------------------------------------------------------
 
@@ -164,21 +215,36 @@ class Engine:
             mode = req.mode or task.mode
             if mode == "score" and not task.labels:
                 raise ValueError(f"task {task.name} has no label set to score")
-            item = _Item(i, task, self.prompt_ids(task, req.input))
+            item = _Item(i, task, self.prompt_ids(task, req.input), req.input.report)
             (to_score if mode == "score" else to_generate).append(item)
 
         outputs: list[Output | None] = [None] * len(requests)
         for item in to_score:
             outputs[item.index] = self._score(item)
-        for batch in generation_batches(to_generate, self.max_batch_size, self.max_prompt_spread):
-            for item, out in zip(batch, self._generate(batch)):
+        if self.batching == "report":
+            batches = report_batches(to_generate, self.max_batch_size, self.max_prompt_spread)
+        else:
+            batches = [(self.common_prefix, b)
+                       for b in generation_batches(to_generate, self.max_batch_size, self.max_prompt_spread)]
+        for prefix, batch in batches:
+            for item, out in zip(batch, self._generate(batch, prefix)):
                 outputs[item.index] = out
         return [o for o in outputs if o is not None]
 
-    def _generate(self, batch: list[_Item]) -> list[Output]:
+    def _generate(self, batch: list[_Item], prefix: list[int]) -> list[Output]:
+        """Greedy decoding of one batch. ``prefix`` (tokens all its prompts start with) is run once
+        as CTranslate2's static prompt and its state copied to every row; only the engine's
+        constant prefix is kept in CTranslate2's cache, which has no eviction."""
         started = time.perf_counter()
+        n = len(prefix) if prefix and all(it.prompt[:len(prefix)] == prefix and len(it.prompt) > len(prefix)
+                                          for it in batch) else 0
+        static = {}
+        if n:
+            static = {"static_prompt": self._tokens(prefix),
+                      "cache_static_prompt": prefix is self.common_prefix}
         results = self.generator.generate_batch(
-            [self._tokens(it.prompt) for it in batch],
+            [self._tokens(it.prompt[n:]) for it in batch],
+            **static,
             max_length=batch[0].task.max_new_tokens,
             sampling_topk=1,
             beam_size=1,

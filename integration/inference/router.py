@@ -56,6 +56,7 @@ class Router:
                 max_batch_size=inf.max_batch_size,
                 max_input_tokens=inf.max_input_tokens,
                 max_prompt_spread=inf.max_prompt_spread,
+                batching=inf.batching,
                 cpu_isa=None if inf.cpu_isa == "auto" else inf.cpu_isa,
             )
 

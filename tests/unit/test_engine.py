@@ -155,3 +155,25 @@ def test_router_refuses_task_the_bundle_was_not_trained_for(tiny_qwen2: Path, tm
     router = Router({"b": dst})
     with pytest.raises(BundleError, match="not trained for it"):
         router.engine_for("impression_generation")
+
+
+def test_batching_modes_give_the_answers_of_requests_run_alone(tiny_qwen2: Path) -> None:
+    # The static prompt (engine-wide prefix, or one report's text) and the batch composition are
+    # speed choices: in float32 they must not change what is generated.
+    reports = sample_texts()[:3]
+    requests = [Request(task, TaskInput(report=r)) for r in reports
+                for task in ("impression_generation", "radiology_ner", "abnormality_detection", "rads_assignment")]
+
+    def answers(**kw) -> list[str]:
+        engine = Engine(load_bundle(tiny_qwen2), compute_type="float32", threads=1, **kw)
+        return [o.result.raw for o in engine.run(requests)]
+
+    alone = answers(max_batch_size=1)
+    assert answers(batching="length", max_batch_size=8, max_prompt_spread=0) == alone
+    assert answers(batching="report", max_batch_size=8, max_prompt_spread=64) == alone
+
+
+def test_common_prefix_is_shared_by_every_prompt(engine: Engine) -> None:
+    assert len(engine.common_prefix) > 10
+    for name in TASKS:
+        assert engine.prompt_ids(TASKS[name], _input(name))[: len(engine.common_prefix)] == engine.common_prefix
