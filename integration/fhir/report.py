@@ -124,12 +124,15 @@ def _attachment_texts(resource: dict[str, Any]) -> tuple[list[_Text], list[Issue
         charset = params.get("charset", "utf-8")
         try:
             codec = codecs.lookup(charset)
-        except LookupError:
+            # lookup also finds bytes-to-bytes codecs (base64, zlib, rot13...), which are no charset:
+            # encoding text with them raises LookupError.
+            "".encode(codec.name)
+        except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the name
             errors.append(Issue.error("not-supported", "attachment charset is not known", f"{where}.contentType"))
             continue
         try:
             decoded = raw.decode("utf-8-sig" if codec.name == "utf-8" else codec.name)
-        except UnicodeDecodeError:
+        except UnicodeError:  # UnicodeDecodeError, or the plain UnicodeError of e.g. punycode
             errors.append(Issue.error("value", f"attachment data does not decode as {codec.name}", f"{where}.data"))
             continue
         if mime in PLAIN_TYPES:

@@ -186,3 +186,30 @@ def test_transaction_put_urls_that_name_the_report(client, store, url):
     b["entry"][0]["request"] = {"method": "PUT", "url": url}
     assert post(client, "/fhir", b).status_code == 202
     assert n_jobs(store) == 1
+
+
+# -- attachment charsets --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("charset,code,where", [
+    ("\ud800", "value", "contentType"),  # UnicodeEncodeError in codecs.lookup: a 500 before (R4B names it)
+    ("utf-8\x00", "not-supported", "contentType"),  # ValueError (embedded NUL): a 500 before
+    ("base64", "not-supported", "contentType"),  # found by lookup, LookupError on decode: a 500 before
+    ("zlib", "not-supported", "contentType"),
+    ("rot13", "not-supported", "contentType"),
+    ("undefined", "not-supported", "contentType"),  # plain UnicodeError: a 500 before
+    ("punycode", "value", "data"),  # plain UnicodeError on decode: a 500 before
+    ("no-such-charset", "not-supported", "contentType"),
+])
+def test_odd_attachment_charsets_are_422(client, store, charset, code, where):
+    report = samples()[0]
+    report["presentedForm"] = [{"contentType": f"text/plain; charset={charset}", "data": "SGVsbG89"}]
+    r = post(client, "/fhir/DiagnosticReport", json.dumps(report))
+    assert_outcome(r, 422, code, f"DiagnosticReport.presentedForm[0].{where}")
+    assert n_jobs(store) == 0
+
+
+def test_known_charsets_still_decode(client, store):
+    report = samples()[0]
+    report["presentedForm"] = [{"contentType": "text/plain; charset=ISO-8859-1", "data": "SGVhcnQgbm9ybWFsLiDp"}]
+    assert post(client, "/fhir/DiagnosticReport", report).status_code == 202
