@@ -156,8 +156,37 @@ def folder_key(hf_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def to_gguf(hf_dir: Path, quant: str, cache_dir: Path, *, threads: int | None = None) -> Path:
-    """``hf_dir`` (transformers folder) as a GGUF file of type ``quant``; cached in ``cache_dir``."""
+# Runs convert_hf_to_gguf.py (argv: script, allow-unknown flag, the converter's arguments). With the
+# flag, a BPE pre-tokenizer the converter does not know (a tokenizer trained for tests) is written
+# as "gpt-2" instead of refused: harmless here, since the benchmarks feed token ids and never let
+# llama.cpp tokenize.
+_CONVERT = """
+import os, runpy, sys
+script, allow = sys.argv[1], sys.argv[2] == "1"
+sys.argv = [script] + sys.argv[3:]
+here = os.path.dirname(os.path.abspath(script))
+sys.path.insert(0, here)
+if "NO_LOCAL_GGUF" not in os.environ:
+    sys.path.insert(1, os.path.join(here, "gguf-py"))
+if allow:
+    from conversion import base
+    _pre = base.TextModel.get_vocab_base_pre
+    def get_vocab_base_pre(self, tokenizer):
+        try:
+            return _pre(self, tokenizer)
+        except NotImplementedError:
+            return "gpt-2"
+    base.TextModel.get_vocab_base_pre = get_vocab_base_pre
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def to_gguf(hf_dir: Path, quant: str, cache_dir: Path, *, threads: int | None = None,
+            allow_unknown_pretokenizer: bool = False) -> Path:
+    """``hf_dir`` (transformers folder) as a GGUF file of type ``quant``; cached in ``cache_dir``.
+
+    ``allow_unknown_pretokenizer``: write an unrecognised BPE pre-tokenizer as GPT-2's rather than
+    fail (only for models that are fed token ids, e.g. tests' tiny tokenizers)."""
     quant = quant.upper()
     if quant not in QUANTS:
         raise ValueError(f"quant must be one of {QUANTS}, not {quant!r}")
@@ -174,10 +203,15 @@ def to_gguf(hf_dir: Path, quant: str, cache_dir: Path, *, threads: int | None = 
         # The converter imports torch, transformers and its vendored gguf-py (the newest gguf
         # it knows), not the gguf package installed in the venv.
         env = {k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"}
-        subprocess.run([sys.executable, str(script), str(hf_dir), "--outfile", str(tmp), "--outtype", "f16"],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
+        cmd = [sys.executable, "-c", _CONVERT, str(script), "1" if allow_unknown_pretokenizer else "0",
+               str(hf_dir), "--outfile", str(tmp), "--outtype", "f16"]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
+            raise RuntimeError(f"{script.name} failed on {hf_dir} (exit {proc.returncode}):\n{tail}")
     else:
-        f16 = to_gguf(hf_dir, "F16", cache_dir, threads=threads)
+        f16 = to_gguf(hf_dir, "F16", cache_dir, threads=threads,
+                      allow_unknown_pretokenizer=allow_unknown_pretokenizer)
         quantize(f16, tmp, quant, threads=threads)
     tmp.rename(out)
     return out
