@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from flask import current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from integration.api.errors import ApiError
 from integration.fhir.report import parse_content_type
@@ -63,7 +63,15 @@ def read_body() -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
-        chunk = stream.read(min(65536, limit + 1 - total))
+        try:
+            chunk = stream.read(min(65536, limit + 1 - total))
+        except HTTPException:
+            raise  # Werkzeug's ClientDisconnected (400) and the like already answer for themselves
+        except Exception:  # noqa: BLE001
+            # The WSGI server could not deliver the body: broken chunked framing raises its own
+            # types (gunicorn: InvalidChunkSize, a ParseException; Werkzeug: OSError). That is the
+            # request's fault, not ours: 400, not 500.
+            raise ApiError.simple(400, "the request body could not be read (malformed chunked encoding?)") from None
         if not chunk:
             break
         total += len(chunk)

@@ -213,3 +213,53 @@ def test_known_charsets_still_decode(client, store):
     report = samples()[0]
     report["presentedForm"] = [{"contentType": "text/plain; charset=ISO-8859-1", "data": "SGVhcnQgbm9ybWFsLiDp"}]
     assert post(client, "/fhir/DiagnosticReport", report).status_code == 202
+
+
+# -- bodies the WSGI server cannot read -----------------------------------------------------------
+
+
+class _ParseException(Exception):
+    """Stands in for gunicorn.http.errors.InvalidChunkSize (a ParseException, not an OSError)."""
+
+
+class _BrokenInput:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def read(self, *_args) -> bytes:
+        raise self.exc
+
+
+@pytest.mark.parametrize("exc", [_ParseException("Invalid chunk size"), OSError("Invalid chunk header")])
+def test_unreadable_chunked_body_is_400_not_500(client, store, exc):
+    # gunicorn raised InvalidChunkSize out of wsgi.input for broken chunked framing: a 500 before.
+    r = client.post("/fhir/DiagnosticReport", headers=FHIR,
+                    environ_overrides={"wsgi.input": _BrokenInput(exc), "wsgi.input_terminated": True})
+    body = assert_outcome(r, 400, "structure")
+    assert "could not be read" in body["issue"][0]["diagnostics"]
+    assert n_jobs(store) == 0
+
+
+def test_malformed_chunked_body_over_real_http(app, store):
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as s:
+            s.sendall(b"POST /fhir/DiagnosticReport HTTP/1.1\r\nHost: x\r\nAuthorization: " + FHIR["Authorization"].encode()
+                      + b"\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                      + b"zz\r\nabc\r\n0\r\n\r\n")
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b'"resourceType":"OperationOutcome"' in answer
+    assert n_jobs(store) == 0
