@@ -22,8 +22,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
+import pytest
 import requests
 import yaml
 
@@ -225,6 +226,15 @@ class RssSampler:
         self._stop.set()
         self._thread.join(5)
         self.sample()
+
+
+@pytest.fixture()
+def services() -> Iterator[list[Service]]:
+    """A list the test appends its :class:`Service` processes to; all are stopped afterwards."""
+    started: list[Service] = []
+    yield started
+    for s in started:
+        s.stop()
 
 
 # -- the job store, read-only ----------------------------------------------------------------

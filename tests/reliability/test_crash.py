@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import pytest
 
 from integration.app import create_app
 from integration.settings import load_settings
@@ -25,6 +24,7 @@ from tests.reliability.harness import (
     make_reports,
     owner_of_worker,
     owner_prefix_of_scheduler,
+    services,  # noqa: F401  (fixture)
     site_config,
     store_path,
     tally,
@@ -36,14 +36,6 @@ BATCH = 6
 # window to kill the worker in; the scored tasks always give something to write.
 TASKS = ["n_staging", "m_staging", "impression_generation", "abnormality_detection"]
 HEADERS = {"Content-Type": "application/fhir+json"}
-
-
-@pytest.fixture()
-def services():
-    started: list[Service] = []
-    yield started
-    for s in started:
-        s.stop()
 
 
 def test_kill9_worker_and_scheduler_repeatedly_then_exactly_once(

@@ -14,7 +14,6 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from integration.store import JobStore, State
@@ -26,6 +25,7 @@ from tests.reliability.harness import (
     make_reports,
     mib,
     rss_bytes,
+    services,  # noqa: F401  (fixture)
     site_config,
     store_path,
     tally,
@@ -41,14 +41,6 @@ PEAK_CEILING = {"intake": 400 * MiB, "worker": 1024 * MiB, "scheduler": 400 * Mi
 # What the burst may add to what each process held after the warm-up: a leak per request (or a
 # queue held in memory) would show here long before it shows in the absolute ceiling.
 GROWTH_CEILING = {"intake": 100 * MiB, "worker": 150 * MiB, "scheduler": 100 * MiB}
-
-
-@pytest.fixture()
-def services():
-    started: list[Service] = []
-    yield started
-    for s in started:
-        s.stop()
 
 
 def test_burst_of_concurrent_pushes_bounded_memory_drains_exactly_once(

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import pytest
 
 from integration.app import create_app
 from integration.settings import load_settings
@@ -24,6 +23,7 @@ from tests.reliability.harness import (
     JobsView,
     Service,
     make_reports,
+    services,  # noqa: F401  (fixture)
     site_config,
     store_path,
     tally,
@@ -41,14 +41,6 @@ class Phase:
     begin: Callable[[], None]
     end: Callable[[], None]
     error: str  # what the job's error says while it waits for its retry
-
-
-@pytest.fixture()
-def services():
-    started: list[Service] = []
-    yield started
-    for s in started:
-        s.stop()
 
 
 def test_ehr_outages_then_everything_written_once_and_only_permanent_errors_dead_lettered(
