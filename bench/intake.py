@@ -563,27 +563,17 @@ def markdown(result: Result) -> str:
         "- checks: " + "; ".join(f"{label(r)} clients: {r.check}" for r in result.runs) + f"; audit chain {result.audit}",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['os']}; load average before {lb[0]:.2f} / after {la[0]:.2f}",
         f"- versions: Python {m['python']}, SQLite {m['sqlite']}, {vers}",
-        f"- date: {m['date']}; command: `.venv/bin/python bench/intake.py`",
+        f"- date: {m['date']}; command: `{m.get('command', '.venv/bin/python bench/intake.py')}`",
     ]
     return "\n".join(lines) + "\n"
 
 
 def write_section(path: Path, body: str) -> None:
-    """Put ``body`` under the ``## Intake`` heading of ``path``: replace that section when it
-    exists, append it otherwise; the other sections are left as they are."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    section = f"{SECTION}\n\nHTTP intake latency and throughput (bench/intake.py).\n\n{body}"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        if not text.endswith("\n"):
-            text += "\n"
-        text += "\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        text = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.write_text(text, encoding="utf-8")
+    """Put ``body`` under the ``## Intake`` heading of ``path`` (bench/results.py: that section is
+    replaced when it exists and appended otherwise; the other sections are left as they are)."""
+    from bench.results import write_section as write
+
+    write(path, SECTION, "HTTP intake latency and throughput (bench/intake.py).", body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -610,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_benchmark(levels, args.requests, paced=paced, max_seconds=args.max_seconds, loadgen=args.loadgen,
                            workers=args.workers, threads=args.threads, warmup=args.warmup,
                            app_root=args.app_root.resolve(), echo=lambda s: print(s, file=sys.stderr, flush=True))
+    result.machine["command"] = " ".join(["bench/intake.py", *(argv if argv is not None else sys.argv[1:])])
     table = markdown(result)
     print(table)
     if args.out:
