@@ -10,7 +10,10 @@ import os
 # RADLITE_BIND: where to listen. 127.0.0.1 behind a reverse proxy (TLS terminates there); the
 # container image sets 0.0.0.0:8000.
 bind = os.environ.get("RADLITE_BIND", "127.0.0.1:8000").split(",")
-# WEB_CONCURRENCY (gunicorn's own convention): worker processes; RADLITE_WEB_THREADS: threads each.
+# WEB_CONCURRENCY (gunicorn's own convention): worker processes, one per core the intake may use (a
+# push is CPU work and Python runs one thread at a time per process); RADLITE_WEB_THREADS: threads
+# each, which only overlap short waits (idle keep-alive connections hold none). Measured with
+# bench/intake.py: docs/deploy.md, "Sizing the web process".
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("RADLITE_WEB_THREADS", "4"))
