@@ -27,7 +27,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +41,7 @@ from integration.app import create_app
 from integration.audit import configure_logging
 from integration.devserver import SmartClient, free_port
 from integration.samples import sample_diagnostic_reports
+from integration.fhir.report import report_text
 from integration.settings import Settings, SettingsError, load_settings
 from integration.store import JobStore
 from integration.writeback.bundle import plan_transaction
@@ -650,7 +650,10 @@ def test_secrets_and_report_text_never_reach_logs(tmp_path, pg_url, sekmet_facto
                "audit secret": audit_secret, "intake token digest": sha(intake_token)}
     secrets.update({f"private key line {i}": line for i, line in enumerate(key_lines)})
     phi = {f"report id {r['id']}": r["id"] for r in reports}
-    phi.update({f"conclusion of {r['id']}": r["conclusion"] for r in reports if r.get("conclusion")})
+    phi.update({f"subject of {r['id']}": r["subject"]["reference"] for r in reports})
+    # Every line of report text long enough to be distinctive (the models read all of it).
+    phi.update({f"text of {r['id']}: line {n}": line.strip() for r in reports
+                for n, line in enumerate(report_text(r).splitlines()) if len(line.strip()) >= 20})
     for name, text in texts.items():
         for what, value in {**secrets, **phi}.items():
             assert value not in text, f"{what} found in {name}"
