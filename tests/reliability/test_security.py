@@ -40,8 +40,8 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from integration.app import create_app
 from integration.audit import configure_logging
 from integration.devserver import SmartClient, free_port
-from integration.samples import sample_diagnostic_reports
 from integration.fhir.report import report_text
+from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings, SettingsError, load_settings
 from integration.store import JobStore
 from integration.writeback.bundle import plan_transaction
