@@ -20,7 +20,7 @@ import os
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,14 +32,15 @@ ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
 
 # The intake's statements, built once (SQLAlchemy caches their compiled form).
 _JOBS = Job.__table__
-_FIND_ID = select(_JOBS.c.id).where(
-    _JOBS.c.report_key == bindparam("key"), _JOBS.c.report_version == bindparam("version")).limit(1)
-_LATEST_ACTIVE = (
-    select(_JOBS.c.id, _JOBS.c.report_version, _JOBS.c.state, _JOBS.c.supersedes, _JOBS.c.resource)
-    .where(_JOBS.c.report_key == bindparam("key"), _JOBS.c.state != State.SUPERSEDED.value)
+# Every version of one report, newest first (usually none, rarely more than a few): one query
+# answers both "is this version known?" and "which version does it supersede?".
+_VERSIONS = (
+    select(_JOBS.c.id, _JOBS.c.report_version, _JOBS.c.state, _JOBS.c.supersedes)
+    .where(_JOBS.c.report_key == bindparam("key"))
     .order_by(_JOBS.c.created_at.desc())
-    .limit(1)
 )
+_RESOURCE = select(_JOBS.c.resource).where(_JOBS.c.id == bindparam("id"))
+_INSERT = insert(_JOBS)
 
 
 class StoreError(Exception):
@@ -69,13 +70,15 @@ def report_identity(resource: dict[str, Any]) -> tuple[str, str]:
     return key, version
 
 
-def _is_newer(resource: dict[str, Any], version: str, prev: Any) -> bool:
-    """Whether an incoming version should supersede ``prev``: by numeric versionId, then
-    meta.lastUpdated, else arrival order (the new one wins)."""
-    if version.isdigit() and prev.report_version.isdigit():
-        return int(version) > int(prev.report_version)
+def _is_newer(resource: dict[str, Any], version: str, prev_version: str,
+              prev_resource: Callable[[], dict[str, Any] | None]) -> bool:
+    """Whether an incoming version should supersede the previous one (its version, and a loader
+    of its resource, needed only when the versions are not both numbers): by numeric versionId,
+    then meta.lastUpdated, else arrival order (the new one wins)."""
+    if version.isdigit() and prev_version.isdigit():
+        return int(version) > int(prev_version)
     new_lu = (resource.get("meta") or {}).get("lastUpdated")
-    old_lu = (prev.resource.get("meta") or {}).get("lastUpdated")
+    old_lu = ((prev_resource() or {}).get("meta") or {}).get("lastUpdated")
     if isinstance(new_lu, str) and isinstance(old_lu, str):
         try:
             return dt.datetime.fromisoformat(new_lu) >= dt.datetime.fromisoformat(old_lu)
@@ -218,13 +221,18 @@ class JobStore:
             next_attempt_at=now,
         )
         t = _JOBS
+        # Only the columns with a value: a JSON column given None would store JSON null. Built
+        # before the write lock is taken, like everything that does not need the database.
+        row = {c.key: getattr(job, c.key) for c in t.columns if getattr(job, c.key) is not None}
         created = False
         try:
             with self._writing(), self.engine.begin() as conn:
-                if conn.execute(_FIND_ID, {"key": key, "version": version}).first() is None:
-                    prev = conn.execute(_LATEST_ACTIVE, {"key": key}).first()
+                versions = conn.execute(_VERSIONS, {"key": key}).all()
+                if all(v.report_version != version for v in versions):
+                    prev = next((v for v in versions if v.state != State.SUPERSEDED.value), None)
                     if prev is not None:
-                        if _is_newer(resource, version, prev):
+                        if _is_newer(resource, version, prev.report_version,
+                                     lambda: conn.execute(_RESOURCE, {"id": prev.id}).scalar()):
                             values: dict[str, Any] = {"superseded_by": job.id}
                             if prev.state in ACTIVE:
                                 # Not written yet: it never will be. What it would have amended
@@ -238,9 +246,9 @@ class JobStore:
                             # An older version arriving late: recorded, never processed.
                             job.state = State.SUPERSEDED.value
                             job.superseded_by = prev.id
-                    # Only the columns with a value: a JSON column given None would store JSON null.
-                    row = {c.key: getattr(job, c.key) for c in t.columns if getattr(job, c.key) is not None}
-                    conn.execute(insert(t), row)
+                        row.update({k: getattr(job, k) for k in ("state", "supersedes", "superseded_by")
+                                    if getattr(job, k) is not None})
+                    conn.execute(_INSERT, row)
                     created = True
         except IntegrityError:
             # A concurrent push of the same version won the insert.

@@ -151,6 +151,28 @@ def test_late_older_version_is_recorded_but_never_processed(store, report) -> No
     assert [j.report_version for j in store.claim_for_inference("w", 10, 60)] == ["2"]
 
 
+def test_versions_without_numbers_are_ordered_by_last_updated(store, report) -> None:
+    """Non-numeric versionIds: meta.lastUpdated of the stored previous version decides."""
+    report["meta"] = {"versionId": "a", "lastUpdated": "2026-03-02T10:00:00+00:00"}
+    first, _ = store.submit(report)
+    older = copy.deepcopy(report)
+    older["meta"] = {"versionId": "b", "lastUpdated": "2026-03-01T10:00:00+00:00"}
+    late, created = store.submit(older)
+    assert created and late.state == "superseded" and late.superseded_by == first.id
+    assert store.get(first.id).state == "received"
+    newer = copy.deepcopy(report)
+    newer["meta"] = {"versionId": "c", "lastUpdated": "2026-03-03T10:00:00+00:00"}
+    new, created = store.submit(newer)
+    assert created and new.state == "received"
+    assert store.get(first.id).state == "superseded" and store.get(first.id).superseded_by == new.id
+    # A new job reads back as it was returned; a duplicate push returns the stored job.
+    stored = store.get(new.id)
+    assert (stored.report_key, stored.report_version, stored.source, stored.inference_attempts,
+            stored.tasks, stored.results, stored.error_detail) == (new.report_key, "c", "push", 0, None, None, None)
+    again, created = store.submit(copy.deepcopy(newer))
+    assert not created and again.id == new.id
+
+
 def test_scheduler_lock(store) -> None:
     assert store.acquire_lock("scheduler", "a", 60)
     assert not store.acquire_lock("scheduler", "b", 60)
