@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """HTTP intake benchmark: latency (p50/p95/p99) and requests/s of ``POST /fhir/DiagnosticReport``
-on loopback, at 1, 10 and 50 concurrent clients.
+on loopback, at 1, 10 and 50 concurrent clients (closed loop), and 50 clients paced at 300
+reports/s between them (an EHR's rate rather than the server's limit).
 
 It runs the production web server the way deploy/ does -- ``gunicorn -c deploy/gunicorn.conf.py
 integration.wsgi:app`` with ``RADLITE_CONFIG`` pointing at a site file (token auth, a SQLite store
@@ -9,13 +10,16 @@ systemd unit sets it) -- and pushes unique valid DiagnosticReports (built from t
 realistic sizes, a distinct id per request, ``meta.versionId`` 1) with POST, as an EHR would.
 
 Load generator: ``wrk`` (C, one thread, one keep-alive connection per client) with
-bench/intake_wrk.lua when it is on PATH, else a lean Python client in its own process. Each level
-sends exactly ``--requests`` reports, each once, and stops early after ``--max-seconds``.
-Afterwards the store must hold exactly one job per 2xx answer (and the audit chain must verify).
+bench/intake_wrk.lua when it is on PATH (``apt-get install wrk``), else a lean Python client in
+its own process; the output says which ran. Each level sends exactly ``--requests`` reports, each
+once, and stops early after ``--max-seconds``. Afterwards the store must hold exactly one job per
+2xx answer (and the audit chain must verify). The server's CPU time per request is reported too:
+unlike latency, other load on the machine hardly changes it.
 
-    .venv/bin/python bench/intake.py                       # 1, 10, 50 clients; markdown table
+    .venv/bin/python bench/intake.py                         # the table on stdout
     .venv/bin/python bench/intake.py --out bench/RESULTS.md  # also write the "Intake" section there
-    .venv/bin/python bench/intake.py --clients 50 --requests 5000 --workers 2 --threads 8
+    .venv/bin/python bench/intake.py --clients 50 --paced "" --workers 2 --threads 8   # other settings
+    .venv/bin/python bench/intake.py --app-root /tmp/old     # the code of another checkout (before/after)
 
 Exit status 1 when a check failed (errors, a store count that differs from the 2xx answers, a
 broken audit chain); timings are reported, never judged here.
