@@ -264,6 +264,7 @@ def measure_llama(gguf: Path, prompt_ids: list[int], new_tokens: int, threads: i
         "load_s": load_s, "prompt_tokens": len(prompt_ids), "new_tokens": len(res.ids) if res else 0,
         "ids": res.ids if res else [], "runs": runs, **_median_runs(runs),
         "weight_bytes": weight_bytes, "tensor_types": llamacpp.tensor_types(Path(gguf)),
+        "bits_per_weight": llamacpp.bits_per_weight(Path(gguf)),
         "reused_prefix_tokens": max(r["reused_prefix_tokens"] for r in runs),
         "cached_prompt_reused_tokens": again.reused_prefix_tokens, "cached_prompt_ttft_s": again.ttft_s,
         "peak_rss_mib": peak_rss_mib(),
@@ -364,7 +365,10 @@ def prepare_ct2(model: str, hf_dir: Path) -> Path:
 def prepare(model: str, quants: list[str], threads: int) -> ModelFiles:
     hf = prepare_hf(model)
     ct2 = prepare_ct2(model, hf)
-    ggufs = {q: llamacpp.to_gguf(hf, q, GGUF_CACHE, threads=threads) for q in quants}
+    # llama.cpp is fed token ids, never text: a tokenizer its converter does not recognise (the
+    # random Qwen shapes carry SmolLM2's tokenizer) is fine here.
+    ggufs = {q: llamacpp.to_gguf(hf, q, GGUF_CACHE, threads=threads, allow_unknown_pretokenizer=True)
+             for q in quants}
     return ModelFiles(model, hf, ct2, ggufs)
 
 
@@ -570,9 +574,14 @@ def markdown(result: dict[str, Any]) -> str:
         return f"{x:.2f}" if x is not None else "–"
 
     for r in result["rows"]:
+        rates = [x["decode_tok_s"] for x in r.get("runs", [])]
+        spread = f" ({min(rates):.1f}–{max(rates):.1f})" if len(rates) > 1 else ""
+        weights = WEIGHTS_LABEL[r["setting"]]
+        if r.get("bits_per_weight"):
+            weights += f", {r['bits_per_weight']:.2f} bits/weight"
         out.append(
-            f"| {MODEL_LABELS[r['model']]} | {r['engine']} | {WEIGHTS_LABEL[r['setting']]} | {r['load_s']:.1f} | "
-            f"{r['ttft_s']:.3f} | {r['decode_tok_s']:.1f} | {r['peak_rss_mib']:.0f} | "
+            f"| {MODEL_LABELS[r['model']]} | {r['engine']} | {weights} | {r['load_s']:.1f} | "
+            f"{r['ttft_s']:.3f} | {r['decode_tok_s']:.1f}{spread} | {r['peak_rss_mib']:.0f} | "
             f"{r['bytes_per_token'] / 1e6:.0f} | {r['limit_tok_s']:.0f} | {r['pct_of_limit']:.0f}% | "
             f"{ratio(r['decode_vs_q4'])} | {ratio(r['ttft_vs_q4'])} |"
         )
@@ -594,10 +603,14 @@ def markdown(result: dict[str, Any]) -> str:
         out += ["", *notes]
     out += [
         "",
+        "decode tok/s: median (min–max of the runs); a wide range means the machine was busy. "
         "MB read/token = weight bytes read per decoded token (every tensor once; the embedding table "
         "counts in full because it is tied to the lm_head) + the KV cache at the mean context. "
         "limit = bandwidth / that; % of limit = decode tok/s / limit. TTFT = prefill of the whole prompt. "
-        "Peak RSS = the engine process's VmHWM (load included).",
+        "Peak RSS = the engine process's VmHWM (load included). "
+        "Generated ids equal to the reference's: a check that every engine got the same prompt; "
+        "CTranslate2 departs where the others emit the end-of-turn token (min_length forbids it there), "
+        "and a quantized model may flip a near-tie anywhere.",
     ]
     return "\n".join(out) + "\n"
 

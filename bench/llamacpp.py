@@ -238,6 +238,12 @@ def tensor_types(gguf: Path) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def bits_per_weight(gguf: Path) -> float:
+    """Average bits per weight over all the file's tensors (llama.cpp's BPW)."""
+    tensors = _reader(gguf).tensors
+    return 8 * sum(int(t.n_bytes) for t in tensors) / max(1, sum(int(t.n_elements) for t in tensors))
+
+
 def tensor_bytes(gguf: Path) -> dict[str, int]:
     """Bytes of every tensor in the file, by tensor name."""
     return {t.name: int(t.n_bytes) for t in _reader(gguf).tensors}
