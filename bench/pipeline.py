@@ -125,7 +125,7 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
     warm_plans = plans_for(warm)
     router.run([q for p in warm_plans for q in p.requests])
 
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     plans = plans_for(resources)
     answers, tasks, out_tokens = [], 0, 0
     for b in range(0, len(plans), job["batch_reports"]):
@@ -140,8 +140,8 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
             out_tokens += sum(o.output_tokens for o in mine)
             tasks += len(mine)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "reports": len(plans), "tasks": tasks, "output_tokens": out_tokens,
-            "answers": answers, "rss_mib": engine_bench.peak_rss_mib()}
+    return {"seconds": seconds, "cpu_s": time.process_time() - cpu0, "reports": len(plans), "tasks": tasks,
+            "output_tokens": out_tokens, "answers": answers, "rss_mib": engine_bench.peak_rss_mib()}
 
 
 def run_llama(job: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def run_llama(job: dict[str, Any]) -> dict[str, Any]:
     for plan in plans_for(warm):
         answer(plan)
 
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     plans = plans_for(resources)
     answers, tasks, out_tokens = [], 0, 0
     for plan in plans:
@@ -181,8 +181,8 @@ def run_llama(job: dict[str, Any]) -> dict[str, Any]:
         tasks += len(values)
         out_tokens += n
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "reports": len(plans), "tasks": tasks, "output_tokens": out_tokens,
-            "answers": answers, "rss_mib": engine_bench.peak_rss_mib()}
+    return {"seconds": seconds, "cpu_s": time.process_time() - cpu0, "reports": len(plans), "tasks": tasks,
+            "output_tokens": out_tokens, "answers": answers, "rss_mib": engine_bench.peak_rss_mib()}
 
 
 def run_scoring(job: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +286,7 @@ def run_benchmark(paths: list[str], *, data_dir: Path, bundle: Path, reports: in
             res = in_subprocess({**base, "kind": "ct2", "path": path}, timeout, echo)
         result["paths"][path] = res
         if "error" not in res:
-            echo(f"   {res['reports']} reports in {res['seconds']:.1f} s: "
+            echo(f"   {res['reports']} reports in {res['seconds']:.1f} s (CPU {res['cpu_s']:.1f} s): "
                  f"{3600 * res['reports'] / res['seconds']:.0f} reports/h, RSS {res['rss_mib']:.0f} MiB")
     if scoring:
         echo("-- label scoring")
