@@ -427,11 +427,16 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(kind)
 
 
+_CT2_LOG_KEYS = ("Selected ISA", "Use Intel MKL", "SGEMM backend", "GEMM_S8 backend", "Selected compute type")
+
+
 def run_subprocess(job: dict[str, Any], timeout: float, echo: Callable[[str], None]) -> dict[str, Any]:
     """Run one job in a fresh interpreter; its result, or {"error": ...}."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(job.get("threads", 1)))
     env.pop("CT2_USE_MKL", None)  # oneDNN is CTranslate2's int8 backend on AMD; MKL is ~1 s/token here
+    if job.get("kind") == "ct2":
+        env["CT2_VERBOSE"] = "1"  # CTranslate2 logs the ISA and GEMM backends it picked (kept below)
     try:
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker"],
                               input=json.dumps(job), capture_output=True, text=True, timeout=timeout,
@@ -440,7 +445,12 @@ def run_subprocess(job: dict[str, Any], timeout: float, echo: Callable[[str], No
         return {"error": f"timed out after {timeout:.0f} s"}
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            result = json.loads(line[len("RESULT "):])
+            picked = [l.split("[info]", 1)[1].strip(" -") for l in proc.stderr.splitlines()
+                      if "[ctranslate2]" in l and any(k in l for k in _CT2_LOG_KEYS)]
+            if picked:
+                result["ct2_log"] = list(dict.fromkeys(picked))
+            return result
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
     echo("\n".join(tail))
     return {"error": f"exit {proc.returncode}: {tail[-1] if tail else ''}"}
@@ -593,6 +603,9 @@ def markdown(result: dict[str, Any]) -> str:
                          f"prefix reused in measured runs {r['reused_prefix_tokens']} tokens; the same prompt again "
                          f"(KV cache kept) reused {r['cached_prompt_reused_tokens']}/{r['prompt_tokens']} tokens, "
                          f"first token in {r['cached_prompt_ttft_s'] * 1000:.1f} ms.")
+    for r in result["rows"]:
+        if r.get("ct2_log"):
+            notes.append(f"- {MODEL_LABELS[r['model']]}, {r['engine']}: CTranslate2 picked " + "; ".join(r["ct2_log"]) + ".")
     for r in result["rows"]:
         if r["engine"] != r["same_ids_as"]:
             notes.append(f"- {MODEL_LABELS[r['model']]}, {r['engine']}: first {r['same_leading_ids']} of "
