@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -270,7 +270,6 @@ class GenResult:
     total_s: float  # call -> last new token
     prompt_tokens: int
     reused_prefix_tokens: int  # prompt tokens whose KV cache was kept from the previous call
-    extra: dict = field(default_factory=dict)
 
 
 class LlamaCpp:
