@@ -22,6 +22,9 @@ Paths (--paths):
   report text run once per batch (CTranslate2's static prompt).
 * ``ct2-nospread`` -- the same with no prompt-length limit in a batch (the engine's previous
   batching: one task's requests together, whatever their lengths), to measure that change.
+* ``ct2-before`` -- no spread limit with the previous defaults (worker.batch_size 4,
+  inference.max_batch_size 8): the engine before this benchmark's changes, less the cached
+  template prefix.
 * ``llama-Q4_K_M``, ``llama-Q8_0`` -- llama-cpp-python on the merged model converted to GGUF
   (bench/llamacpp.py), the same prompt token ids, greedy, one request after the other in report
   order so the KV cache of a report's shared prefix is reused between its tasks (llama-cpp-python
@@ -62,7 +65,7 @@ from bench import engine as engine_bench  # noqa: E402  (machine info, RSS, the 
 from bench.results import write_section  # noqa: E402
 
 SECTION = "## Pipeline"
-PATHS = ("ct2", "ct2-report", "ct2-nospread", "llama-Q4_K_M", "llama-Q8_0")
+PATHS = ("ct2", "ct2-report", "ct2-nospread", "ct2-before", "llama-Q4_K_M", "llama-Q8_0")
 REFERENCE = "llama-Q4_K_M"
 SCORED = ("n_staging", "m_staging", "radiology_nli")
 
@@ -114,8 +117,10 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
 
     resources = iu_test_reports(Path(job["data_dir"]), job["reports"] + 1)
     warm, resources = resources[:1], resources[1:]
-    spread = 10**6 if job["path"] == "ct2-nospread" else job["spread"]
+    spread = 10**6 if job["path"] in ("ct2-nospread", "ct2-before") else job["spread"]
     batching = "report" if job["path"] == "ct2-report" else "length"
+    if job["path"] == "ct2-before":  # the worker's previous defaults: 4 reports, 8 rows per call
+        job = {**job, "batch_reports": 4, "max_batch_size": 8}
 
     def factory(bundle):
         return Engine(bundle, threads=job["threads"], max_batch_size=job["max_batch_size"],
@@ -347,9 +352,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", type=Path, default=ROOT / "models" / "radlite-mini")
     ap.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {','.join(PATHS)}")
     ap.add_argument("--reports", type=int, default=24)
-    ap.add_argument("--batch-reports", type=int, default=8, help="reports per worker batch (ct2)")
-    ap.add_argument("--max-batch-size", type=int, default=16, help="rows per generate_batch (ct2)")
-    ap.add_argument("--spread", type=int, default=32, help="max prompt-length spread in a batch (ct2)")
+    from integration.settings import load_settings
+
+    configured = load_settings()  # the defaults are what the worker runs with
+    ap.add_argument("--batch-reports", type=int, default=configured.worker.batch_size,
+                    help="reports per worker batch (ct2; default: worker.batch_size)")
+    ap.add_argument("--max-batch-size", type=int, default=configured.inference.max_batch_size,
+                    help="rows per generate_batch (ct2; default: inference.max_batch_size)")
+    ap.add_argument("--spread", type=int, default=configured.inference.max_prompt_spread,
+                    help="max prompt-length spread in a batch (ct2; default: inference.max_prompt_spread)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cpu-isa", choices=["AVX512", "AVX2"], default=None, help="CT2_FORCE_CPU_ISA for ct2")
     ap.add_argument("--no-scoring", action="store_true")

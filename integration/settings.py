@@ -40,7 +40,7 @@ class InferenceSettings(_Section):
     routes: dict[str, str] = Field(default_factory=dict)
     compute_type: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float32", "bfloat16"] = "int8"
     threads: int = Field(0, ge=0, description="intra-op threads; 0 lets CTranslate2 choose")
-    max_batch_size: int = Field(8, ge=1)
+    max_batch_size: int = Field(32, ge=1)
     max_input_tokens: int = Field(2048, ge=64)
     # Prompts in one generation batch differ in length by at most this many tokens (see
     # integration.inference.engine.generation_batches; measured in bench/pipeline.py).
@@ -118,7 +118,7 @@ class RoutingSettings(_Section):
 
 
 class WorkerSettings(_Section):
-    batch_size: int = Field(4, ge=1)
+    batch_size: int = Field(16, ge=1)
     lease_seconds: float = Field(600, gt=0)
     poll_seconds: float = Field(1.0, gt=0)
 
