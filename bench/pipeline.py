@@ -106,8 +106,19 @@ def plans_for(resources: list[dict[str, Any]]) -> list[Any]:
 # -- the paths (each in its own process) -----------------------------------------------------------
 
 
-def _answers(plans: list[Any], outputs: list[Any]) -> list[Any]:
-    return [out.result.value for out in outputs]
+def my_share(plans: list[Any], job: dict[str, Any]) -> list[tuple[int, Any]]:
+    """(report index, plan) for this process when --procs processes share the reports: whole
+    patient pairs, dealt out in turn, so a follow-up report stays with its prior."""
+    n, k = job.get("procs", 1), job.get("proc", 0)
+    return [(i, p) for i, p in enumerate(plans) if (i // 2) % n == k]
+
+
+def wait_for_go(job: dict[str, Any]) -> None:
+    """Tell the parent this process is loaded and warm, then wait until every process is: the
+    timed part of all processes starts together."""
+    if job.get("barrier"):
+        print("READY", flush=True)
+        sys.stdin.readline()
 
 
 def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
@@ -129,19 +140,21 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
     router = Router({"b": Path(job["bundle"])}, engine_factory=factory, verify_hash=False)
     warm_plans = plans_for(warm)
     router.run([q for p in warm_plans for q in p.requests])
+    wait_for_go(job)
 
     started, cpu0 = time.perf_counter(), time.process_time()
-    plans = plans_for(resources)
-    answers, tasks, out_tokens = [], 0, 0
+    plans = my_share(plans_for(resources), job)
+    answers: dict[str, list[Any]] = {}
+    tasks = out_tokens = 0
     for b in range(0, len(plans), job["batch_reports"]):
         chunk = plans[b:b + job["batch_reports"]]
-        outputs = router.run([q for p in chunk for q in p.requests])
+        outputs = router.run([q for _, p in chunk for q in p.requests])
         i = 0
-        for plan in chunk:
+        for n, plan in chunk:
             mine = outputs[i:i + len(plan.tasks)]
             i += len(plan.tasks)
             collect_results(plan, mine, router)
-            answers.extend(o.result.value for o in mine)
+            answers[str(n)] = [o.result.value for o in mine]
             out_tokens += sum(o.output_tokens for o in mine)
             tasks += len(mine)
     seconds = time.perf_counter() - started
@@ -176,13 +189,15 @@ def run_llama(job: dict[str, Any]) -> dict[str, Any]:
     warm, resources = resources[:1], resources[1:]
     for plan in plans_for(warm):
         answer(plan)
+    wait_for_go(job)
 
     started, cpu0 = time.perf_counter(), time.process_time()
-    plans = plans_for(resources)
-    answers, tasks, out_tokens = [], 0, 0
-    for plan in plans:
+    plans = my_share(plans_for(resources), job)
+    answers: dict[str, list[Any]] = {}
+    tasks = out_tokens = 0
+    for i, plan in plans:
         values, n = answer(plan)
-        answers.extend(values)
+        answers[str(i)] = values
         tasks += len(values)
         out_tokens += n
     seconds = time.perf_counter() - started
@@ -260,39 +275,85 @@ def in_subprocess(job: dict[str, Any], timeout: float, echo: Callable[[str], Non
     return {"error": f"exit {proc.returncode}: {tail[-1] if tail else ''}"}
 
 
+def in_processes(job: dict[str, Any], procs: int, timeout: float, echo: Callable[[str], None]) -> dict[str, Any]:
+    """``procs`` worker processes, each with its share of the reports, timed from a common start:
+    reports/hour of the machine = all reports / the slowest process's time."""
+    if procs == 1:
+        return in_subprocess(job, timeout, echo)
+    env = dict(os.environ)
+    env.pop("CT2_USE_MKL", None)
+    env.setdefault("OMP_NUM_THREADS", str(job.get("threads", 1)))
+    children = []
+    for k in range(procs):
+        child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=str(ROOT))
+        child.stdin.write(json.dumps({**job, "procs": procs, "proc": k, "barrier": True}) + "\n")
+        child.stdin.flush()
+        children.append(child)
+    try:
+        for child in children:  # every process loaded and warmed up
+            line = child.stdout.readline()
+            if line.strip() != "READY":
+                return {"error": f"a worker process did not start: {line.strip()[:200]}"}
+        for child in children:
+            child.stdin.write("GO\n")
+            child.stdin.flush()
+        results = []
+        for child in children:
+            out, _ = child.communicate(timeout=timeout)
+            got = [json.loads(l[len("RESULT "):]) for l in out.splitlines() if l.startswith("RESULT ")]
+            if not got:
+                return {"error": f"a worker process exited {child.returncode} without a result"}
+            results.append(got[0])
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    return {
+        "seconds": max(r["seconds"] for r in results), "cpu_s": sum(r["cpu_s"] for r in results),
+        "reports": sum(r["reports"] for r in results), "tasks": sum(r["tasks"] for r in results),
+        "output_tokens": sum(r["output_tokens"] for r in results), "rss_mib": max(r["rss_mib"] for r in results),
+        "answers": {k: v for r in results for k, v in r["answers"].items()}, "procs": procs,
+    }
+
+
 # -- the run and its table -------------------------------------------------------------------------
 
 
 def run_benchmark(paths: list[str], *, data_dir: Path, bundle: Path, reports: int, batch_reports: int,
                   max_batch_size: int, spread: int, threads: int, cpu_isa: str | None, scoring: bool,
-                  timeout: float, echo: Callable[[str], None] = print) -> dict[str, Any]:
+                  timeout: float, layouts: list[tuple[int, int]] | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
     base = {"data_dir": str(data_dir), "bundle": str(bundle), "reports": reports, "threads": threads,
             "batch_reports": batch_reports, "max_batch_size": max_batch_size, "spread": spread,
             "cpu_isa": cpu_isa}
+    layouts = layouts or [(1, threads)]
     result: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": engine_bench.machine_info(), "load_before": engine_bench.uptime(),
         "settings": {k: v for k, v in base.items() if k not in ("data_dir",)}, "paths": {},
     }
-    for path in paths:
-        echo(f"-- {path}")
-        if path.startswith("llama-"):
-            from bench import llamacpp
+    for procs, n_threads in layouts:
+        for path in paths:
+            name = f"{path} {procs}x{n_threads}"
+            echo(f"-- {name}")
+            job = {**base, "threads": n_threads}
+            if path.startswith("llama-"):
+                from bench import llamacpp
 
-            if not llamacpp.available():
-                result["paths"][path] = {"error": f"not run: {llamacpp.why_unavailable()}"}
-                continue
-            made = in_subprocess({"kind": "gguf", "quant": path.split("-", 1)[1], "threads": threads}, timeout, echo)
-            if "error" in made:
-                result["paths"][path] = made
-                continue
-            res = in_subprocess({**base, "kind": "llama", "gguf": made["gguf"]}, timeout, echo)
-        else:
-            res = in_subprocess({**base, "kind": "ct2", "path": path}, timeout, echo)
-        result["paths"][path] = res
-        if "error" not in res:
-            echo(f"   {res['reports']} reports in {res['seconds']:.1f} s (CPU {res['cpu_s']:.1f} s): "
-                 f"{3600 * res['reports'] / res['seconds']:.0f} reports/h, RSS {res['rss_mib']:.0f} MiB")
+                if not llamacpp.available():
+                    result["paths"][name] = {"error": f"not run: {llamacpp.why_unavailable()}"}
+                    continue
+                made = in_subprocess({"kind": "gguf", "quant": path.split("-", 1)[1], "threads": threads}, timeout, echo)
+                if "error" in made:
+                    result["paths"][name] = made
+                    continue
+                res = in_processes({**job, "kind": "llama", "gguf": made["gguf"]}, procs, timeout, echo)
+            else:
+                res = in_processes({**job, "kind": "ct2", "path": path}, procs, timeout, echo)
+            result["paths"][name] = {**res, "path": path, "procs": procs, "threads": n_threads}
+            if "error" not in res:
+                echo(f"   {res['reports']} reports in {res['seconds']:.1f} s (CPU {res['cpu_s']:.1f} s): "
+                     f"{3600 * res['reports'] / res['seconds']:.0f} reports/h, RSS {res['rss_mib']:.0f} MiB")
     if scoring:
         echo("-- label scoring")
         result["scoring"] = in_subprocess({**base, "kind": "scoring"}, timeout, echo)
@@ -311,23 +372,32 @@ def markdown(result: dict[str, Any]) -> str:
         f"{s['max_batch_size']} rows per generate_batch, prompt spread <= {s['spread']} tokens"
         + (f", CT2_FORCE_CPU_ISA={s['cpu_isa']}" if s.get("cpu_isa") else "") + ".",
         "",
-        "| path | reports | tasks | output tokens | seconds | reports/hour | s/report | RSS MiB | vs llama Q4_K_M | agree with ct2 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Layout PxT = P worker processes of T threads each, sharing the reports (whole patient pairs "
+        "dealt out in turn) and timed from a common start; reports/hour = all reports / the slowest "
+        "process's time; RSS = the largest process's peak. 'vs llama' = against llama.cpp Q4_K_M in its "
+        "best layout.",
+        "",
+        "| path | layout | reports | tasks | output tokens | seconds | reports/hour | s/report | RSS MiB per process | vs llama Q4_K_M | agree with ct2 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     paths = result["paths"]
-    ref = paths.get(REFERENCE, {})
-    ref_rate = 3600 * ref["reports"] / ref["seconds"] if "seconds" in ref else None
-    ct2 = paths.get("ct2", {})
+    ref_rates = [3600 * r["reports"] / r["seconds"] for r in paths.values()
+                 if r.get("path", "").startswith(REFERENCE) and "seconds" in r]
+    ref_rate = max(ref_rates) if ref_rates else None
+    ct2 = next((r for r in paths.values() if r.get("path") == "ct2" and "answers" in r), {})
     for name, r in paths.items():
+        path, layout = (name.split(" ", 1) + [""])[:2]
         if "error" in r:
-            out.append(f"| {name} | {r['error']} | | | | | | | | |")
+            out.append(f"| {path} | {layout} | {r['error']} | | | | | | | | |")
             continue
         rate = 3600 * r["reports"] / r["seconds"]
         ratio = f"{rate / ref_rate:.2f}x" if ref_rate else "n/a"
         agree = "n/a"
-        if "answers" in ct2 and len(ct2["answers"]) == len(r["answers"]):
-            agree = f"{sum(a == b for a, b in zip(ct2['answers'], r['answers'])) / len(r['answers']):.0%}"
-        out.append(f"| {name} | {r['reports']} | {r['tasks']} | {r['output_tokens']} | {r['seconds']:.1f} | "
+        pairs = [(a, b) for k in sorted(set(ct2.get("answers", {})) & set(r["answers"]))
+                 for a, b in zip(ct2["answers"][k], r["answers"][k])]
+        if pairs:
+            agree = f"{sum(a == b for a, b in pairs) / len(pairs):.0%}"
+        out.append(f"| {path} | {layout} | {r['reports']} | {r['tasks']} | {r['output_tokens']} | {r['seconds']:.1f} | "
                    f"{rate:.0f} | {r['seconds'] / r['reports']:.2f} | {r['rss_mib']:.0f} | {ratio} | {agree} |")
     sc = result.get("scoring")
     if sc and "tasks" in sc:
@@ -344,7 +414,10 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:] == ["--child"]:
-        job = json.loads(sys.stdin.read())
+        from integration.audit import configure_logging
+
+        configure_logging("WARNING")  # stdout is the parent's channel (READY, RESULT)
+        job = json.loads(sys.stdin.readline())
         print("RESULT " + json.dumps(_child(job)), flush=True)
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -363,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="max prompt-length spread in a batch (ct2; default: inference.max_prompt_spread)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cpu-isa", choices=["AVX512", "AVX2"], default=None, help="CT2_FORCE_CPU_ISA for ct2")
+    ap.add_argument("--layouts", default=None,
+                    help="comma-separated PxT: P worker processes of T threads (default: 1x<threads>), e.g. 1x2,2x1")
     ap.add_argument("--no-scoring", action="store_true")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--out", type=Path, help="write the table into this file's '## Pipeline' section")
@@ -377,10 +452,15 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"{args.data_dir} has no iu_xray folder (the public data, see docs/data.md)")
     if not (args.bundle / "radlite.json").is_file():
         ap.error(f"{args.bundle} is not a model bundle (make model)")
+    try:
+        layouts = [tuple(int(v) for v in lay.lower().split("x")) for lay in (args.layouts or f"1x{args.threads}").split(",")]
+        assert all(len(lay) == 2 and min(lay) >= 1 for lay in layouts)
+    except (ValueError, AssertionError):
+        ap.error("--layouts: PxT values such as 1x2,2x1")
     result = run_benchmark(paths, data_dir=args.data_dir, bundle=args.bundle, reports=args.reports,
                            batch_reports=args.batch_reports, max_batch_size=args.max_batch_size,
                            spread=args.spread, threads=args.threads, cpu_isa=args.cpu_isa,
-                           scoring=not args.no_scoring, timeout=args.timeout)
+                           scoring=not args.no_scoring, timeout=args.timeout, layouts=layouts)
     text = markdown(result)
     print(text)
     if args.json:

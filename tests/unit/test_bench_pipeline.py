@@ -28,7 +28,7 @@ def test_ct2_path_and_scoring_on_a_tiny_bundle(shared_data: Path, tiny_qwen2: Pa
     job = {"data_dir": str(shared_data), "bundle": str(tiny_qwen2), "reports": 2, "threads": 1,
            "batch_reports": 2, "max_batch_size": 4, "spread": 8, "cpu_isa": None, "path": "ct2"}
     res = pipeline.run_ct2(job)
-    assert res["reports"] == 2 and res["tasks"] == len(res["answers"]) == 7  # 3 + 4 tasks
+    assert res["reports"] == 2 and res["tasks"] == sum(map(len, res["answers"].values())) == 7  # 3 + 4 tasks
     assert res["seconds"] > 0 and res["rss_mib"] > 0
     scoring = pipeline.run_scoring({**job, "reports": 1})
     assert set(scoring["tasks"]) == set(pipeline.SCORED)
@@ -36,10 +36,10 @@ def test_ct2_path_and_scoring_on_a_tiny_bundle(shared_data: Path, tiny_qwen2: Pa
 
     result = {"date": "d", "machine": {"cpu": "c", "cpus": 2, "versions": {}}, "load_before": "l",
               "load_after": "l", "settings": {k: v for k, v in job.items() if k != "data_dir"},
-              "paths": {"ct2": res, "llama-Q4_K_M": {"error": "not run: llama_cpp not installed"}},
+              "paths": {"ct2 1x1": {**res, "path": "ct2"}, "llama-Q4_K_M 1x2": {"error": "not run: llama_cpp not installed"}},
               "scoring": scoring}
     text = pipeline.markdown(result)
-    assert "| ct2 | 2 | 7 |" in text and "not run: llama_cpp" in text and "| n_staging |" in text
+    assert "| ct2 | 1x1 | 2 | 7 |" in text and "not run: llama_cpp" in text and "| n_staging |" in text
     out = tmp_path / "RESULTS.md"
     out.write_text("# Benchmark results\n\n## Engine\n\nkept\n")
     pipeline.write_section(out, pipeline.SECTION, "intro", text)
