@@ -28,7 +28,7 @@ def test_site_file_and_env_layering(tmp_path: Path) -> None:
     s = load_settings(site, environ={"RADLITE__WORKER__BATCH_SIZE": "3"})
     assert s.inference.threads == 2  # site over default
     assert s.worker.batch_size == 3  # env over site
-    assert s.inference.max_batch_size == 8  # untouched default
+    assert s.inference.max_batch_size == 32  # untouched default
 
 
 def test_errors_name_file_key_and_expectation(tmp_path: Path) -> None:
