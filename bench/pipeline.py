@@ -18,6 +18,8 @@ Paths (--paths):
 * ``ct2`` -- what the worker runs: :class:`integration.inference.Router` over the bundle, reports
   taken --batch-reports at a time (the worker's ``worker.batch_size``), rows batched up to
   --max-batch-size with prompts within --spread tokens of each other, --threads intra-op threads.
+* ``ct2-replicas`` -- the same in one process whose T threads are T model replicas of one thread
+  each (``inference.replicas``), running batches concurrently.
 * ``ct2-report`` -- the same with ``batching: report``: a report's tasks batched together, the
   report text run once per batch (CTranslate2's static prompt).
 * ``ct2-nospread`` -- the same with no prompt-length limit in a batch (the engine's previous
@@ -65,7 +67,7 @@ from bench import engine as engine_bench  # noqa: E402  (machine info, RSS, the 
 from bench.results import write_section  # noqa: E402
 
 SECTION = "## Pipeline"
-PATHS = ("ct2", "ct2-report", "ct2-nospread", "ct2-before", "llama-Q4_K_M", "llama-Q8_0")
+PATHS = ("ct2", "ct2-replicas", "ct2-report", "ct2-nospread", "ct2-before", "llama-Q4_K_M", "llama-Q8_0")
 REFERENCE = "llama-Q4_K_M"
 SCORED = ("n_staging", "m_staging", "radiology_nli")
 
@@ -133,8 +135,12 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
     if job["path"] == "ct2-before":  # the worker's previous defaults: 4 reports, 8 rows per call
         job = {**job, "batch_reports": 4, "max_batch_size": 8}
 
+    # ct2-replicas: the process's threads as replicas of one thread each (inference.replicas).
+    replicas = job["threads"] if job["path"] == "ct2-replicas" else 1
+    threads = 1 if replicas > 1 else job["threads"]
+
     def factory(bundle):
-        return Engine(bundle, threads=job["threads"], max_batch_size=job["max_batch_size"],
+        return Engine(bundle, threads=threads, max_batch_size=job["max_batch_size"], replicas=replicas,
                       max_prompt_spread=spread, batching=batching, cpu_isa=job.get("cpu_isa"))
 
     router = Router({"b": Path(job["bundle"])}, engine_factory=factory, verify_hash=False)

@@ -39,7 +39,7 @@ class InferenceSettings(_Section):
     # task -> bundle name, for tasks that should not use the default bundle.
     routes: dict[str, str] = Field(default_factory=dict)
     compute_type: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float32", "bfloat16"] = "int8"
-    threads: int = Field(0, ge=0, description="intra-op threads; 0 lets CTranslate2 choose")
+    threads: int = Field(1, ge=0, description="threads per model replica; 0 lets CTranslate2 choose")
     max_batch_size: int = Field(32, ge=1)
     max_input_tokens: int = Field(2048, ge=64)
     # Prompts in one generation batch differ in length by at most this many tokens (see
@@ -49,6 +49,14 @@ class InferenceSettings(_Section):
     # prompt length) or "report" (one report's tasks together, its text run once). bench/pipeline.py
     # measures both.
     batching: Literal["length", "report"] = "length"
+    # Model replicas in one worker (CTranslate2 inter_threads), sharing the weights, each running a
+    # batch on `threads` threads; 0 = one per `threads` cores of the machine.
+    replicas: int = Field(0, ge=0)
+
+    def resolved_replicas(self) -> int:
+        if self.replicas:
+            return self.replicas
+        return max(1, (os.cpu_count() or 1) // max(1, self.threads))
     # CTranslate2's ISA for its own kernels (process-wide). "auto" keeps its choice, which is AVX2
     # on AMD CPUs even with AVX-512; see bench/RESULTS.md for what forcing AVX512 measured.
     cpu_isa: Literal["auto", "AVX512", "AVX2", "GENERIC"] = "auto"

@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import ctranslate2
 import numpy as np
@@ -137,6 +138,7 @@ class Engine:
         max_input_tokens: int = 2048,
         max_prompt_spread: int = 32,
         batching: str = "length",
+        replicas: int = 1,
         cpu_isa: str | None = None,
     ) -> None:
         from transformers import AutoTokenizer
@@ -149,6 +151,10 @@ class Engine:
         if batching not in BATCHING:
             raise ValueError(f"batching must be one of {BATCHING}, not {batching!r}")
         self.batching = batching
+        if replicas < 1:
+            raise ValueError("replicas must be at least 1")
+        self.replicas = replicas
+        self._label_answers: dict[str, list[list[int]]] = {}
         self.tokenizer = AutoTokenizer.from_pretrained(str(bundle.tokenizer_dir))
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError(f"bundle {bundle.path}: tokenizer has no chat template")
@@ -161,7 +167,9 @@ class Engine:
             str(bundle.model_dir),
             device="cpu",
             compute_type=compute_type,
-            inter_threads=1,
+            # Replicas share the weights and each runs one batch on its own `threads`: for a small
+            # model, replicas x 1 thread beats 1 x N threads (bench/RESULTS.md).
+            inter_threads=replicas,
             intra_threads=threads,
         )
         try:
@@ -218,16 +226,32 @@ class Engine:
             item = _Item(i, task, self.prompt_ids(task, req.input), req.input.report)
             (to_score if mode == "score" else to_generate).append(item)
 
-        outputs: list[Output | None] = [None] * len(requests)
-        for item in to_score:
-            outputs[item.index] = self._score(item)
+        for item in to_score:  # tokenized here: the tokenizer is not shared across threads
+            if item.task.name not in self._label_answers:
+                self._label_answers[item.task.name] = [self.answer_ids(item.task.render(label))
+                                                       for label in item.task.labels or ()]
         if self.batching == "report":
             batches = report_batches(to_generate, self.max_batch_size, self.max_prompt_spread)
         else:
             batches = [(self.common_prefix, b)
                        for b in generation_batches(to_generate, self.max_batch_size, self.max_prompt_spread)]
+
+        # Units of model work, each answering some items; with replicas they run concurrently
+        # (CTranslate2 releases the GIL and gives each call to a free replica).
+        work: list[tuple[list[_Item], Callable[[], list[Output]]]] = []
+        for item in to_score:
+            work.append(([item], lambda item=item: [self._score(item)]))
         for prefix, batch in batches:
-            for item, out in zip(batch, self._generate(batch, prefix)):
+            work.append((batch, lambda batch=batch, prefix=prefix: self._generate(batch, prefix)))
+        if self.replicas > 1 and len(work) > 1:
+            with ThreadPoolExecutor(max_workers=self.replicas) as pool:
+                answered = list(pool.map(lambda unit: unit[1](), work))
+        else:
+            answered = [unit[1]() for unit in work]
+
+        outputs: list[Output | None] = [None] * len(requests)
+        for (items, _), outs in zip(work, answered):
+            for item, out in zip(items, outs):
                 outputs[item.index] = out
         return [o for o in outputs if o is not None]
 
@@ -263,7 +287,7 @@ class Engine:
         started = time.perf_counter()
         task, prompt = item.task, item.prompt
         labels = list(task.labels or ())
-        answers = [self.answer_ids(task.render(label)) for label in labels]
+        answers = self._label_answers.get(task.name) or [self.answer_ids(task.render(label)) for label in labels]
         # The static prompt (all but the prompt's last token) is prefilled once and copied to one
         # row per label; each row then starts from the last prompt token and is forced through
         # the label's tokens. logits[j] is the distribution that predicts the row's token j+1.

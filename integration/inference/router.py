@@ -57,6 +57,7 @@ class Router:
                 max_input_tokens=inf.max_input_tokens,
                 max_prompt_spread=inf.max_prompt_spread,
                 batching=inf.batching,
+                replicas=inf.resolved_replicas(),
                 cpu_isa=None if inf.cpu_isa == "auto" else inf.cpu_isa,
             )
 

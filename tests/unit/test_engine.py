@@ -177,3 +177,17 @@ def test_common_prefix_is_shared_by_every_prompt(engine: Engine) -> None:
     assert len(engine.common_prefix) > 10
     for name in TASKS:
         assert engine.prompt_ids(TASKS[name], _input(name))[: len(engine.common_prefix)] == engine.common_prefix
+
+
+def test_replicas_answer_like_one_replica(tiny_qwen2: Path) -> None:
+    # Two replicas run batches concurrently from a thread pool; the answers, their order and the
+    # scored label probabilities must be those of the single-replica engine.
+    requests = [Request(task, _input(task)) for task in TASKS] * 2
+    one = Engine(load_bundle(tiny_qwen2), compute_type="float32", threads=1, max_batch_size=2)
+    two = Engine(load_bundle(tiny_qwen2), compute_type="float32", threads=1, max_batch_size=2, replicas=2)
+    a, b = one.run(requests), two.run(requests)
+    assert [o.result.task for o in b] == [r.task for r in requests]
+    assert [o.result.raw for o in a] == [o.result.raw for o in b]
+    for x, y in zip(a, b):
+        assert set(x.label_probs) == set(y.label_probs)
+        assert all(math.isclose(x.label_probs[k], y.label_probs[k], rel_tol=1e-4) for k in x.label_probs)
