@@ -69,7 +69,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import llamacpp  # noqa: E402
+from bench import llamacpp, results  # noqa: E402
+from bench.results import child_env, run_child  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench"
 MODELS_CACHE = CACHE / "models"
@@ -138,6 +139,18 @@ def _decode_rate(n: int, ttft: float, total: float) -> float:
 # -- measurements (each meant to run in a process of its own) -------------------------------------
 
 
+def _timed_runs(once: Callable[[int], tuple[list[int], float, float]], new_tokens: int, repeats: int,
+                warmup: int) -> tuple[list[int], list[dict[str, float]]]:
+    """A short warm-up generation, then ``repeats`` measured ones: (the last ids, the runs)."""
+    if warmup:
+        once(min(warmup, new_tokens))
+    runs, ids = [], []
+    for _ in range(repeats):
+        ids, ttft, total = once(new_tokens)
+        runs.append({"ttft_s": ttft, "total_s": total, "decode_tok_s": _decode_rate(len(ids), ttft, total)})
+    return ids, runs
+
+
 def measure_ct2(model_dir: Path, prompt_ids: list[int], new_tokens: int, threads: int,
                 compute_type: str = "int8", repeats: int = 1, warmup: int = 4) -> dict[str, Any]:
     """CTranslate2 Generator on ``model_dir`` (a CTranslate2 model folder or a bundle)."""
@@ -168,12 +181,7 @@ def measure_ct2(model_dir: Path, prompt_ids: list[int], new_tokens: int, threads
         ids = list(res[0].sequences_ids[0])
         return ids, (first[0] - t0) if first else t1 - t0, t1 - t0
 
-    if warmup:
-        once(min(warmup, new_tokens))
-    runs, ids = [], []
-    for _ in range(repeats):
-        ids, ttft, total = once(new_tokens)
-        runs.append({"ttft_s": ttft, "total_s": total, "decode_tok_s": _decode_rate(len(ids), ttft, total)})
+    ids, runs = _timed_runs(once, new_tokens, repeats, warmup)
     return {
         "load_s": load_s, "prompt_tokens": len(prompt_ids), "new_tokens": len(ids), "ids": ids,
         "runs": runs, **_median_runs(runs),
@@ -224,12 +232,7 @@ def measure_torch(hf_dir: Path, prompt_ids: list[int], new_tokens: int, threads:
             ids.append(int(nxt))
         return ids, ttft, time.perf_counter() - t0
 
-    if warmup:
-        once(min(warmup, new_tokens))
-    runs, ids = [], []
-    for _ in range(repeats):
-        ids, ttft, total = once(new_tokens)
-        runs.append({"ttft_s": ttft, "total_s": total, "decode_tok_s": _decode_rate(len(ids), ttft, total)})
+    ids, runs = _timed_runs(once, new_tokens, repeats, warmup)
     return {
         "load_s": load_s, "prompt_tokens": len(prompt_ids), "new_tokens": len(ids), "ids": ids,
         "runs": runs, **_median_runs(runs),
@@ -432,28 +435,16 @@ _CT2_LOG_KEYS = ("Selected ISA", "Use Intel MKL", "SGEMM backend", "GEMM_S8 back
 
 def run_subprocess(job: dict[str, Any], timeout: float, echo: Callable[[str], None]) -> dict[str, Any]:
     """Run one job in a fresh interpreter; its result, or {"error": ...}."""
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(job.get("threads", 1)))
-    env.pop("CT2_USE_MKL", None)  # oneDNN is CTranslate2's int8 backend on AMD; MKL is ~1 s/token here
-    if job.get("kind") == "ct2":
-        env["CT2_VERBOSE"] = "1"  # CTranslate2 logs the ISA and GEMM backends it picked (kept below)
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker"],
-                              input=json.dumps(job), capture_output=True, text=True, timeout=timeout,
-                              env=env, cwd=str(ROOT))
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
-            picked = [l.split("[info]", 1)[1].strip(" -") for l in proc.stderr.splitlines()
-                      if "[ctranslate2]" in l and any(k in l for k in _CT2_LOG_KEYS)]
-            if picked:
-                result["ct2_log"] = list(dict.fromkeys(picked))
-            return result
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
-    echo("\n".join(tail))
-    return {"error": f"exit {proc.returncode}: {tail[-1] if tail else ''}"}
+    # CTranslate2 logs the ISA and GEMM backends it picked (kept in the result).
+    extra = {"CT2_VERBOSE": "1"} if job.get("kind") == "ct2" else {}
+    result, stderr = run_child(Path(__file__).resolve(), "--worker", job, timeout, echo,
+                               env=child_env(job.get("threads", 1), **extra))
+    if "error" not in result:
+        picked = [l.split("[info]", 1)[1].strip(" -") for l in stderr.splitlines()
+                  if "[ctranslate2]" in l and any(k in l for k in _CT2_LOG_KEYS)]
+        if picked:
+            result["ct2_log"] = list(dict.fromkeys(picked))
+    return result
 
 
 def machine_info() -> dict[str, Any]:
@@ -629,21 +620,9 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write_section(path: Path, body: str) -> None:
-    """Put ``body`` under the ``## Engine`` heading of ``path``: replace that section when it exists,
-    append it otherwise; other sections are left as they are."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    section = f"{SECTION}\n\nInference engines on the same model, prompt and threads (bench/engine.py).\n\n{body}"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        if not text.endswith("\n"):
-            text += "\n"
-        text += "\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        text = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.write_text(text, encoding="utf-8")
+    """Put ``body`` under the ``## Engine`` heading of ``path`` (bench/results.py: that section is
+    replaced when it exists and appended otherwise; the other sections are left as they are)."""
+    results.write_section(path, SECTION, "Inference engines on the same model, prompt and threads (bench/engine.py).", body)
 
 
 def _csv(value: str, allowed: tuple[str, ...] | list[str], what: str) -> list[str]:

@@ -64,7 +64,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import engine as engine_bench  # noqa: E402  (machine info, RSS, the merged model)
-from bench.results import write_section  # noqa: E402
+from bench.results import child_env, run_child, write_section  # noqa: E402
 
 SECTION = "## Pipeline"
 PATHS = ("ct2", "ct2-replicas", "ct2-report", "ct2-nospread", "ct2-before", "llama-Q4_K_M", "llama-Q8_0")
@@ -265,20 +265,7 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def in_subprocess(job: dict[str, Any], timeout: float, echo: Callable[[str], None]) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.pop("CT2_USE_MKL", None)  # oneDNN is CTranslate2's int8 backend on AMD; MKL is ~1 s/token here
-    env.setdefault("OMP_NUM_THREADS", str(job.get("threads", 1)))
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child"], input=json.dumps(job),
-                              capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT))
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
-    echo("\n".join(tail))
-    return {"error": f"exit {proc.returncode}: {tail[-1] if tail else ''}"}
+    return run_child(Path(__file__).resolve(), "--child", job, timeout, echo)[0]
 
 
 def in_processes(job: dict[str, Any], procs: int, timeout: float, echo: Callable[[str], None]) -> dict[str, Any]:
@@ -286,9 +273,7 @@ def in_processes(job: dict[str, Any], procs: int, timeout: float, echo: Callable
     reports/hour of the machine = all reports / the slowest process's time."""
     if procs == 1:
         return in_subprocess(job, timeout, echo)
-    env = dict(os.environ)
-    env.pop("CT2_USE_MKL", None)
-    env.setdefault("OMP_NUM_THREADS", str(job.get("threads", 1)))
+    env = child_env(job.get("threads", 1))
     children = []
     for k in range(procs):
         child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child"], stdin=subprocess.PIPE,
