@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from integration.inference.bundle import Bundle, file_sha256
+from integration.tasks import PROMPT_FORMAT_VERSION
 from training.convert import build_bundle
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CARD = "radlite-adapter.json"  # what the adapter was trained on and how it scored
+# Cards written before the card recorded its prompt format were all trained on the first one.
+LEGACY_PROMPT_FORMAT = "radlite-prompt/1"
 
 
 def adapter_sha256(adapter_dir: str | Path) -> str:
@@ -54,6 +57,14 @@ def build(
     adapter_dir = Path(adapter_dir)
     if (adapter_dir / ADAPTER_CARD).is_file():
         card = json.loads((adapter_dir / ADAPTER_CARD).read_text(encoding="utf-8"))
+    trained_on = card.get("prompt_format", LEGACY_PROMPT_FORMAT) if card else PROMPT_FORMAT_VERSION
+    if trained_on != PROMPT_FORMAT_VERSION:
+        # The bundle would load, then answer prompts its model never saw: refuse at build time.
+        raise ValueError(
+            f"adapter {adapter_dir} was trained on prompt format {trained_on!r}, but this code "
+            f"writes {PROMPT_FORMAT_VERSION!r}: retrain it (radlite model train) or check out "
+            "the code it was trained with"
+        )
     if card.get("training"):
         extra["training"] = card["training"]
     with tempfile.TemporaryDirectory(prefix="radlite-merge-") as tmp:

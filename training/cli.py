@@ -47,15 +47,17 @@ DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "radlite-mini"
 @click.option("--threads", default=0, show_default=True, help="torch CPU threads (0 = default).")
 @click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
 @click.option("--checkpoint-every", default=50, show_default=True)
+@click.option("--group-by-length", default=16, show_default=True,
+              help="Draw this many batches at once and batch examples of similar length (1 = off).")
 def train_cmd(base_dir, data_dir, out, rank, alpha, dropout, steps, batch_size, grad_accum, lr, max_len,
-              tasks, seed, threads, bf16, checkpoint_every) -> None:
+              tasks, seed, threads, bf16, checkpoint_every, group_by_length) -> None:
     """Multi-task LoRA fine-tuning (resumes from OUT/checkpoint if present)."""
     from training.train import TrainConfig, train
 
     cfg = TrainConfig(base=base_dir, data=data_dir, out=out, rank=rank, alpha=alpha, dropout=dropout,
                       steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_len=max_len,
                       tasks=tuple(tasks), seed=seed, threads=threads, bf16=bf16,
-                      checkpoint_every=checkpoint_every)
+                      checkpoint_every=checkpoint_every, group_by_length=group_by_length)
     try:
         adapter = train(cfg)
     except (FileNotFoundError, ValueError) as exc:
@@ -113,17 +115,29 @@ def build_cmd(base_name, adapter_dir, no_adapter, out, name, version) -> None:
 @click.option("--task", "tasks", multiple=True)
 @click.option("--limit-per-task", type=int, default=None, help="Evaluate at most N examples per task.")
 @click.option("--threads", default=0, show_default=True)
+@click.option("--batch-size", default=8, show_default=True, help="Requests per engine call.")
+@click.option("--mode", "modes", multiple=True, metavar="TASK=MODE",
+              help="Decode TASK by 'score' (rank its labels) or 'generate' instead of its default.")
 @click.option("--compare", "compare", multiple=True, type=click.Path(dir_okay=False, exists=True),
               help="eval.json of an earlier run to show beside this one (e.g. the zero-shot baseline).")
 @click.option("--out", default="var/eval", show_default=True, type=click.Path(file_okay=False))
-def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, compare, out) -> None:
+def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, batch_size, modes, compare, out) -> None:
     """Per-task held-out metrics (paper's), parse failures; markdown + JSON + PNG report."""
     import json
 
+    from integration.tasks import TASKS
     from training.evaluate import evaluate, markdown, write_report
 
+    mode_of = {}
+    for item in modes:
+        task, _, mode = item.partition("=")
+        if task not in TASKS or mode not in ("score", "generate"):
+            raise click.BadParameter(f"{item!r}: expected TASK=score or TASK=generate", param_hint="--mode")
+        if mode == "score" and not TASKS[task].labels:
+            raise click.BadParameter(f"{task} has no label set to score", param_hint="--mode")
+        mode_of[task] = mode
     reports = [evaluate(b, data_dir, split=split, tasks=tasks or None, limit_per_task=limit_per_task,
-                        threads=threads) for b in bundles]
+                        threads=threads, batch_size=batch_size, modes=mode_of) for b in bundles]
     for path in compare:
         earlier = json.loads(Path(path).read_text(encoding="utf-8"))
         reports.extend(r for r in earlier if r.get("split") == split)
@@ -171,13 +185,14 @@ def install_cmd(run_dir, dest, version, base_model, eval_json, data_manifest) ->
     import json
 
     from integration.tasks import TASKS
-    from training.build import copy_adapter
+    from training.build import LEGACY_PROMPT_FORMAT, copy_adapter
 
     run = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
     card = {
         "name": Path(dest).name,
         "version": version,
         "base_model": base_model,
+        "prompt_format": run.get("prompt_format", LEGACY_PROMPT_FORMAT),
         "tasks": sorted(set(run.get("examples") or TASKS), key=list(TASKS).index),
         "training": {k: run.get(k) for k in ("config", "examples", "trainable_params", "device",
                                              "train_seconds", "steps_completed", "skipped_too_long", "note")},

@@ -35,8 +35,11 @@ def evaluate(
     limit_per_task: int | None = None,
     threads: int = 0,
     batch_size: int = 8,
+    modes: dict[str, str] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
+    """Score ``bundle_dir`` on ``split``. ``modes`` overrides a task's decoding ("score" ranks its
+    label set, "generate" decodes and parses), to compare the two on the same rows."""
     from tqdm import tqdm
 
     bundle = load_bundle(bundle_dir)
@@ -54,6 +57,7 @@ def evaluate(
         "bundle": {"name": bundle.name, "version": bundle.manifest.version, "sha256": bundle.model_sha256,
                    "base_model": bundle.manifest.base_model, "adapter_sha256": bundle.manifest.adapter_sha256},
         "split": split,
+        "modes": dict(modes or {}),  # decoding overrides: a column of its own in the table
         "data_dir": str(data_dir),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "tasks": {},
@@ -61,7 +65,8 @@ def evaluate(
     for name in [t for t in TASKS if t in by_task]:
         task, rows = get_task(name), by_task[name]
         gold = [task.parse(r["output"]) for r in rows]
-        requests = [Request(name, TaskInput(**r["input"])) for r in rows]
+        mode = (modes or {}).get(name, task.mode)
+        requests = [Request(name, TaskInput(**r["input"]), mode=mode) for r in rows]
         predicted, failures, tokens, seconds = [], 0, 0, 0.0
         for start in tqdm(range(0, len(requests), batch_size), desc=name, disable=not progress):
             for out in engine.run(requests[start : start + batch_size]):
@@ -76,7 +81,7 @@ def evaluate(
             "primary_metric": task.primary_metric,
             "metrics": scores,
             "parse_failure_rate": failures / len(rows),
-            "mode": task.mode,
+            "mode": mode,
             "data": data_kind(sources),
             "sources": dict(sources),
             "gold_unparsed": sum(not g.parsed for g in gold),
@@ -88,7 +93,8 @@ def evaluate(
 
 def markdown(reports: Sequence[dict[str, Any]]) -> str:
     """One table: a row per task, per evaluated bundle its primary metric (n) and parse failures."""
-    names = [r["bundle"]["name"] for r in reports]
+    names = [r["bundle"]["name"] + "".join(f" [{t}: {m}]" for t, m in sorted(r.get("modes", {}).items()))
+             for r in reports]
     tasks = [t for t in TASKS if any(t in r["tasks"] for r in reports)]
     head = "| task | data | metric | " + " | ".join(f"{n} (n) | {n} parse fail" for n in names) + " |"
     lines = [head, "|" + "---|" * (3 + 2 * len(names))]

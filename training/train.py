@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from integration.inference import prompting
-from integration.tasks import TaskInput, get_task
+from integration.tasks import PROMPT_FORMAT_VERSION, TaskInput, get_task
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     tasks: tuple[str, ...] = ()  # empty = every task in the data
     checkpoint_every: int = 100
+    group_by_length: int = 16  # batches drawn together and sorted by length (1 = off); see batches()
     threads: int = 0  # torch CPU threads; 0 = torch's default
     bf16: bool = False  # autocast to bfloat16 (CPUs with AVX512-BF16/AMX, or GPUs)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -91,10 +92,19 @@ class TaskBalancedSampler:
             self.skipped += 1
         raise ValueError(f"task {task}: no example fits max_len={self.max_len}")
 
-    def batches(self, size: int) -> Iterator[list[tuple[list[int], list[int]]]]:
+    def batches(self, size: int, group: int = 1) -> Iterator[list[tuple[list[int], list[int]]]]:
+        """Batches of ``size``. With ``group`` > 1, ``group`` batches are drawn at once, sorted by
+        length and cut, so each batch holds examples of similar length: on a CPU every padding
+        token costs as much as a real one. Which examples are drawn does not change, only how
+        they are grouped; the batches of one group are then served in random order."""
         tasks = sorted(self.rows)
         while True:
-            yield [self._next(self.rng.choice(tasks)) for _ in range(size)]
+            pool = [self._next(self.rng.choice(tasks)) for _ in range(size * group)]
+            if group > 1:
+                pool.sort(key=lambda example: len(example[0]))
+            chunks = [pool[i : i + size] for i in range(0, len(pool), size)]
+            self.rng.shuffle(chunks)
+            yield from chunks
 
 
 def collate(batch, pad_id: int):
@@ -195,12 +205,14 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         "examples": {t: len(v) for t, v in by_task.items()},
         "trainable_params": sum(p.numel() for p in params),
         "device": device,
+        # The prompts this adapter learned; a bundle built from it is served with exactly these.
+        "prompt_format": PROMPT_FORMAT_VERSION,
     }
     (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     # -- loop ----------------------------------------------------------------------------------
     model.train()
-    batches = sampler.batches(cfg.batch_size)
+    batches = sampler.batches(cfg.batch_size, cfg.group_by_length)
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc="train")
     losses: list[float] = []
     t0 = time.time()

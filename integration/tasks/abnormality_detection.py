@@ -129,11 +129,7 @@ def abnormality_metric(predicted: Sequence[Any], gold: Sequence[Any]) -> dict[st
 TASK = Task(
     name="abnormality_detection",
     description="Label the 14 CheXpert observations of a chest X-ray report.",
-    instruction=(
-        "Label the 14 CheXpert observations. Answer 'positive: <labels>; uncertain: <labels>', "
-        "listing only positive and uncertain ones; 'positive: No Finding' for a normal study, "
-        "'positive: none' if nothing is positive."
-    ),
+    instruction="CheXpert labels as 'positive: ...; uncertain: ...'.",
     max_new_tokens=256,
     parser=parse_abnormalities,
     render=render_abnormalities,

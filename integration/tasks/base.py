@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-PROMPT_FORMAT_VERSION = "radlite-prompt/1"
+PROMPT_FORMAT_VERSION = "radlite-prompt/2"
 
 SYSTEM_PROMPT = (
     "You are RadLite, an assistant for radiology reports. "

@@ -27,7 +27,7 @@ def render_impression(value: str) -> str:
 TASK = Task(
     name="impression_generation",
     description="Generate the impression section from the findings of a report.",
-    instruction="Write the impression for this report. Answer with the impression text only.",
+    instruction="Write the impression.",
     max_new_tokens=256,
     parser=parse_impression,
     render=render_impression,

@@ -31,10 +31,7 @@ def parse_m(text: str) -> str:
 TASK = Task(
     name="m_staging",
     description="AJCC 8th edition distant metastasis (M) category from a report.",
-    instruction=(
-        "Give the AJCC 8th edition distant metastasis category. "
-        "Answer with one of M0, M1, M1a, M1b, M1c."
-    ),
+    instruction="AJCC 8 M category (M0, M1, M1a, M1b, M1c).",
     max_new_tokens=10,
     parser=parse_m,
     render=str,

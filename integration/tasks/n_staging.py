@@ -32,10 +32,7 @@ def parse_n(text: str) -> str:
 TASK = Task(
     name="n_staging",
     description="AJCC 8th edition regional lymph node (N) category from a report.",
-    instruction=(
-        "Give the AJCC 8th edition regional lymph node category. "
-        "Answer with one of N0, N1, N2, N3."
-    ),
+    instruction="AJCC 8 N category (N0-N3).",
     max_new_tokens=64,
     parser=parse_n,
     render=str,

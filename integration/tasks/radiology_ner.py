@@ -7,9 +7,15 @@ Value: a list of ``{"text": str, "label": str}``, deduplicated and sorted by (te
 is in :func:`clean_phrase` form (lowercase, single spaces, no bullets or edge punctuation) and
 holds no ";".
 
-Answer text: one entity per line, ``LABEL: text`` -- e.g. "OBS-DP: pleural effusion" -- or "none".
-The parser also takes "obs dp", "text (OBS-DP)", bullets, "Answer:" chatter and ";" separators;
-lines without a label are skipped, and an answer with no entity and no "none" is a parse error.
+Answer text: one line per label present, labels in :data:`ENTITY_LABELS` order, its entities
+sorted and joined by "; " -- e.g. "ANAT-DP: left lung\nOBS-DP: effusion; opacity" -- or "none".
+Grouping by label (prompt format 2) writes each label once instead of once per entity: a third
+fewer answer tokens on IU X-ray reports, and decoding is what a CPU pays most per token.
+
+The parser also takes one entity per line ("OBS-DP: effusion", format 1), "obs dp",
+"text (OBS-DP)", bullets and "Answer:" chatter. Within a line, entities after a leading label
+take that label; lines without a label are skipped, and an answer with no entity and no "none"
+is a parse error.
 """
 
 from __future__ import annotations
@@ -63,16 +69,21 @@ def make_value(entities: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
 
 def parse_ner(text: str) -> list[dict[str, str]]:
     pairs = []
-    for chunk in split_items(text):
-        if m := _LABEL_FIRST.match(chunk):
-            entity = chunk[m.end() :]
-        elif m := _LABEL_LAST.search(chunk):
-            entity = chunk[: m.start()]
-        else:
-            continue  # chatter
-        entity = clean_phrase(entity)
-        if entity:
-            pairs.append((entity, _canonical_label(m.group(1))))
+    for line in text.splitlines():
+        line_label = None  # set by a leading "LABEL:", it labels the line's later items too
+        for chunk in split_items(line):
+            if m := _LABEL_FIRST.match(chunk):
+                entity, label = chunk[m.end() :], _canonical_label(m.group(1))
+                line_label = label
+            elif m := _LABEL_LAST.search(chunk):
+                entity, label = chunk[: m.start()], _canonical_label(m.group(1))
+            elif line_label:
+                entity, label = chunk, line_label
+            else:
+                continue  # chatter
+            entity = clean_phrase(entity)
+            if entity:
+                pairs.append((entity, label))
     if pairs:
         return make_value(pairs)
     if says_none(text):
@@ -84,8 +95,12 @@ def render_ner(value: list[dict[str, str]]) -> str:
     for item in value:
         if item["label"] not in ENTITY_LABELS or not is_valid_text(item["text"]):
             raise ValueError(f"invalid entity {item!r}")
-    items = sorted((item["text"], item["label"]) for item in value)
-    return "\n".join(f"{label}: {text}" for text, label in items) or EMPTY_TEXT
+    lines = []
+    for label in ENTITY_LABELS:
+        texts = sorted({item["text"] for item in value if item["label"] == label})
+        if texts:
+            lines.append(f"{label}: {'; '.join(texts)}")
+    return "\n".join(lines) or EMPTY_TEXT
 
 
 def _pairs(value: list[dict[str, str]]) -> set[tuple[str, str]]:
@@ -99,11 +114,7 @@ def ner_metric(predicted: list[Any], gold: list[Any]) -> dict[str, float]:
 TASK = Task(
     name="radiology_ner",
     description="Extract RadGraph entities (anatomy and observations with presence) from a report.",
-    instruction=(
-        "List the entities in the report, one per line as 'LABEL: text', with LABEL one of "
-        "ANAT-DP (anatomy), OBS-DP (observation present), OBS-DA (absent), OBS-U (uncertain). "
-        "Answer 'none' if there are none."
-    ),
+    instruction="Entities by label, 'LABEL: text; text' (ANAT-DP, OBS-DP, OBS-DA, OBS-U).",
     max_new_tokens=256,
     parser=parse_ner,
     render=render_ner,

@@ -11,10 +11,7 @@ LABELS = ("entailment", "contradiction", "neutral")
 TASK = Task(
     name="radiology_nli",
     description="Natural language inference between a report (premise) and a hypothesis.",
-    instruction=(
-        "Does the report entail, contradict, or neither (neutral) the hypothesis? "
-        "Answer with one word: entailment, contradiction or neutral."
-    ),
+    instruction="Hypothesis vs report: entailment, contradiction or neutral.",
     max_new_tokens=10,
     parser=lambda text: parse_label(text, LABELS),
     render=str,

@@ -37,7 +37,7 @@ def qa_metric(predicted: Sequence[str | None], gold: Sequence[str]) -> dict[str,
 TASK = Task(
     name="radiology_qa",
     description="Answer a question about a radiology report.",
-    instruction="Answer the question using the report. Answer briefly, with the answer only.",
+    instruction="Answer the question briefly from the report.",
     max_new_tokens=256,
     parser=parse_answer,
     render=render_answer,

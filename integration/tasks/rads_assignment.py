@@ -134,10 +134,7 @@ def rads_metric(predicted: Sequence[Any], gold: Sequence[Any]) -> dict[str, floa
 TASK = Task(
     name="rads_assignment",
     description="Assign the ACR RADS system and category a report supports.",
-    instruction=(
-        "Assign the RADS category the report supports. Answer with the system and category, "
-        "e.g. 'BI-RADS 4A', 'LI-RADS LR-5' or 'TI-RADS TR3', or 'No applicable RADS'."
-    ),
+    instruction="RADS system and category, or 'No applicable RADS'.",
     max_new_tokens=30,
     parser=parse_rads,
     render=render_rads,

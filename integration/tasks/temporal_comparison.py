@@ -110,11 +110,7 @@ def temporal_metric(predicted: list[Any], gold: list[Any]) -> dict[str, float]:
 TASK = Task(
     name="temporal_comparison",
     description="Compare a report with the prior report and label how each finding changed.",
-    instruction=(
-        "Compare the report with the prior report. List each compared finding as "
-        "'finding: change', separated by '; ', where change is new, worsened, improved, "
-        "resolved or unchanged. Answer 'none' if no finding is compared."
-    ),
+    instruction="Changes since the prior report as 'finding: change; ...'.",
     max_new_tokens=256,
     parser=parse_temporal,
     render=render_temporal,

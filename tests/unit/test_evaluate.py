@@ -29,6 +29,11 @@ def test_evaluate_and_report(tiny_qwen2: Path, tmp_path: Path) -> None:
     assert "| radiology_nli | generated | accuracy | " in table and "(2)" in table
     assert json.loads(paths["json"].read_text())[0]["split"] == "test"
 
+    generated = evaluate(tiny_qwen2, tmp_path, progress=False, threads=1, tasks=["radiology_nli"],
+                         modes={"radiology_nli": "generate"})
+    assert generated["tasks"]["radiology_nli"]["mode"] == "generate" and nli["mode"] == "score"
+    assert f"{generated['bundle']['name']} [radiology_nli: generate] (n)" in markdown([report, generated])
+
 
 def test_evaluate_refuses_mislabelled_split(tiny_qwen2: Path, tmp_path: Path) -> None:
     import pytest

@@ -220,6 +220,13 @@ EXAMPLES = [
     ("radiology_ner", "effusion (OBS-DP); heart (ANAT-DP)",
      [{"text": "effusion", "label": "OBS-DP"}, {"text": "heart", "label": "ANAT-DP"}]),
     ("radiology_ner", "OBS-DP: edema\nOBS-DP: Edema", [{"text": "edema", "label": "OBS-DP"}]),
+    (
+        "radiology_ner",  # grouped by label (format 2); a later label-last item keeps its own label
+        "ANAT-DP: left lung; heart\nOBS-DP: effusion; edema; pneumonia (OBS-U)\nnone of these: x",
+        [{"text": "edema", "label": "OBS-DP"}, {"text": "effusion", "label": "OBS-DP"},
+         {"text": "heart", "label": "ANAT-DP"}, {"text": "left lung", "label": "ANAT-DP"},
+         {"text": "pneumonia", "label": "OBS-U"}],
+    ),
     ("radiology_ner", "none", []),
     # n_staging
     ("n_staging", "N2", "N2"),
@@ -323,6 +330,9 @@ def test_render_rejects_invalid_values():
 def test_empty_renders():
     assert TASKS["temporal_comparison"].render([]) == "none"
     assert TASKS["radiology_ner"].render([]) == "none"
+    value = [{"text": "lung", "label": "ANAT-DP"}, {"text": "edema", "label": "OBS-DP"},
+             {"text": "effusion", "label": "OBS-DP"}, {"text": "heart", "label": "ANAT-DP"}]
+    assert TASKS["radiology_ner"].render(value) == "ANAT-DP: heart; lung\nOBS-DP: edema; effusion"
     assert TASKS["abnormality_detection"].render(NEG) == "positive: none"
     assert TASKS["rads_assignment"].render({"system": None, "category": None}) == "No applicable RADS"
 

@@ -12,8 +12,8 @@ pytest.importorskip("peft")
 
 from integration.inference import Engine, Request, load_bundle  # noqa: E402
 from integration.samples import sample_reports  # noqa: E402
-from integration.tasks import TASKS, TaskInput  # noqa: E402
-from training.build import adapter_sha256, build, merge  # noqa: E402
+from integration.tasks import PROMPT_FORMAT_VERSION, TASKS, TaskInput  # noqa: E402
+from training.build import ADAPTER_CARD, adapter_sha256, build, merge  # noqa: E402
 from training.tiny import make_model  # noqa: E402
 from training.train import TaskBalancedSampler, TrainConfig, encode, lr_at, train  # noqa: E402
 
@@ -68,6 +68,26 @@ def test_sampler_is_task_balanced() -> None:
     assert 0.4 < share_b < 0.6  # b has 2% of the rows but half the draws
 
 
+def test_length_grouping_cuts_padding_without_changing_what_is_drawn() -> None:
+    lengths = {"a": [3, 40, 7, 25, 12, 33, 5, 18], "b": [9, 30, 2, 21]}
+    encoded = {t: [([n] * n, [n] * n) for n in ns] for t, ns in lengths.items()}
+
+    def draw(group: int) -> list[list[int]]:
+        batches = TaskBalancedSampler(encoded, 0).batches(4, group)
+        return [[len(ids) for ids, _ in next(batches)] for _ in range(12)]
+
+    plain, grouped = draw(1), draw(4)
+    assert plain == draw(1)  # group=1 is the ungrouped sampler, draw for draw
+    padded = lambda batches: sum(max(b) * len(b) for b in batches)  # noqa: E731
+    assert padded(grouped) < padded(plain)
+    # Same examples, only regrouped: each group of 4 batches holds what 4 draws would.
+    flat = [n for b in grouped for n in b]
+    assert sorted(flat[:16]) == sorted(n for b in draw(4)[:4] for n in b)
+    for i in range(0, len(grouped), 4):
+        chunk = sorted(grouped[i : i + 4], key=min)
+        assert all(max(x) <= min(y) for x, y in zip(chunk, chunk[1:]))  # sorted, then cut
+
+
 def test_lr_schedule_warms_up_and_decays() -> None:
     cfg = TrainConfig(base="", data="", out="", steps=100, warmup=10, lr=1.0)
     assert lr_at(0, cfg) == pytest.approx(0.1)
@@ -114,3 +134,13 @@ def test_train_resume_merge_and_build(tiny_hf, data_dir, tmp_path) -> None:
     loaded = load_bundle(tmp_path / "bundle")
     out = Engine(loaded, threads=1).run([Request("m_staging", TaskInput(report="Liver lesions."))])[0]
     assert out.result.value in TASKS["m_staging"].labels
+    assert meta["prompt_format"] == PROMPT_FORMAT_VERSION
+
+
+def test_build_refuses_an_adapter_trained_on_other_prompts(tiny_hf, data_dir, tmp_path) -> None:
+    adapter = train(_cfg(tiny_hf, data_dir, tmp_path / "run", steps=1), progress=False)
+    for card in ({"tasks": ["m_staging"]}, {"prompt_format": "radlite-prompt/0"}):
+        (adapter / ADAPTER_CARD).write_text(json.dumps(card))  # no prompt_format = the first one
+        with pytest.raises(ValueError, match="trained on prompt format"):
+            build(tiny_hf, tmp_path / "bundle", name="x", version="0", base_model="b", adapter_dir=adapter)
+        assert not (tmp_path / "bundle").exists()
