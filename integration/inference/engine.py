@@ -228,8 +228,7 @@ class Engine:
 
         for item in to_score:  # tokenized here: the tokenizer is not shared across threads
             if item.task.name not in self._label_answers:
-                self._label_answers[item.task.name] = [self.answer_ids(item.task.render(label))
-                                                       for label in item.task.labels or ()]
+                self._label_answers[item.task.name] = [self.answer_ids(label) for label in item.task.labels or ()]
         if self.batching == "report":
             batches = report_batches(to_generate, self.max_batch_size, self.max_prompt_spread)
         else:
@@ -287,7 +286,7 @@ class Engine:
         started = time.perf_counter()
         task, prompt = item.task, item.prompt
         labels = list(task.labels or ())
-        answers = self._label_answers.get(task.name) or [self.answer_ids(task.render(label)) for label in labels]
+        answers = self._label_answers.get(task.name) or [self.answer_ids(label) for label in labels]
         # The static prompt (all but the prompt's last token) is prefilled once and copied to one
         # row per label; each row then starts from the last prompt token and is forced through
         # the label's tokens. logits[j] is the distribution that predicts the row's token j+1.
@@ -311,6 +310,8 @@ class Engine:
         top = logp[best]
         z = sum(math.exp(v - top) for v in logp.values())
         probs = {label: math.exp(v - top) / z for label, v in logp.items()}
-        result = TaskResult(task=task.name, parsed=True, value=best, raw=task.render(best))
+        # Labels are answer texts; the value is what the task's parser reads from the best one
+        # (the label itself for N, M and NLI; a {system, category} dict for RADS).
+        result = task.parse(best)
         n_answer = len(answers[labels.index(best)])
         return Output(result, "score", len(prompt), n_answer, time.perf_counter() - started, probs)

@@ -76,7 +76,7 @@ class Task:
     render: Callable[[Any], str]
     # metric(predicted values, gold values) -> named scores; a None prediction is a miss.
     metric: Metric
-    # The closed answer set, when there is one small enough to score label by label.
+    # The closed answer set, as answer texts (parse(label) reads each), to score label by label.
     labels: tuple[str, ...] | None = None
     # Default decoding: "score" ranks ``labels`` with the model, "generate" decodes and parses.
     mode: str = "generate"

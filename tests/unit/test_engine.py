@@ -111,6 +111,14 @@ def test_forced_generate_mode_on_a_scored_task(engine: Engine) -> None:
     assert out.output_tokens <= TASKS["m_staging"].max_new_tokens
 
 
+def test_scoring_a_generated_task_whose_labels_are_not_its_values(engine: Engine) -> None:
+    # RADS labels are answer texts ("BI-RADS 4A"), its values dicts: scoring must parse the label.
+    out = engine.run([Request("rads_assignment", _input("rads_assignment"), mode="score")])[0]
+    assert out.mode == "score" and out.result.parsed
+    assert TASKS["rads_assignment"].render(out.result.value) in TASKS["rads_assignment"].labels
+    assert set(out.label_probs) == set(TASKS["rads_assignment"].labels)
+
+
 def test_missing_task_input_is_rejected(engine: Engine) -> None:
     with pytest.raises(ValueError, match="hypothesis"):
         engine.run([Request("radiology_nli", TaskInput(report=REPORT))])
