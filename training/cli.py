@@ -125,13 +125,13 @@ def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, batch_siz
     """Per-task held-out metrics (paper's), parse failures; markdown + JSON + PNG report."""
     import json
 
-    from integration.tasks import TASKS
+    from integration.tasks import MODES, TASKS
     from training.evaluate import evaluate, markdown, write_report
 
     mode_of = {}
     for item in modes:
         task, _, mode = item.partition("=")
-        if task not in TASKS or mode not in ("score", "generate"):
+        if task not in TASKS or mode not in MODES:
             raise click.BadParameter(f"{item!r}: expected TASK=score or TASK=generate", param_hint="--mode")
         if mode == "score" and not TASKS[task].labels:
             raise click.BadParameter(f"{task} has no label set to score", param_hint="--mode")

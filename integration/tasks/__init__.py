@@ -14,6 +14,7 @@ from integration.tasks import (
     temporal_comparison,
 )
 from integration.tasks.base import (
+    MODES,
     PROMPT_FORMAT_VERSION,
     SYSTEM_PROMPT,
     ParseError,
@@ -46,6 +47,7 @@ def get_task(name: str) -> Task:
 
 
 __all__ = [
+    "MODES",
     "PROMPT_FORMAT_VERSION",
     "SYSTEM_PROMPT",
     "TASKS",

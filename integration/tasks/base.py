@@ -24,6 +24,9 @@ from pydantic import BaseModel, ConfigDict
 
 PROMPT_FORMAT_VERSION = "radlite-prompt/2"
 
+# How a task is decoded: "score" ranks its label set, "generate" decodes and parses.
+MODES = ("score", "generate")
+
 SYSTEM_PROMPT = (
     "You are RadLite, an assistant for radiology reports. "
     "Answer only in the format the task asks for."
@@ -87,7 +90,7 @@ class Task:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("score", "generate"):
+        if self.mode not in MODES:
             raise ValueError(f"task {self.name}: mode must be 'score' or 'generate'")
         if self.mode == "score" and not self.labels:
             raise ValueError(f"task {self.name}: scoring needs a label set")
