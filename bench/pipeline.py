@@ -20,6 +20,8 @@ Paths (--paths):
   --max-batch-size with prompts within --spread tokens of each other, --threads intra-op threads.
 * ``ct2-replicas`` -- the same in one process whose T threads are T model replicas of one thread
   each (``inference.replicas``), running batches concurrently.
+* ``ct2-generate`` -- ct2-replicas with every task generated: no label or slot scoring (the
+  abnormality checklist decoded token by token), to measure what scoring buys.
 * ``ct2-report`` -- the same with ``batching: report``: a report's tasks batched together, the
   report text run once per batch (CTranslate2's static prompt).
 * ``ct2-nospread`` -- the same with no prompt-length limit in a batch (the engine's previous
@@ -49,6 +51,7 @@ once, labels forced: :meth:`Engine._score`) against scoring every full prompt+la
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -67,7 +70,7 @@ from bench import engine as engine_bench  # noqa: E402  (machine info, RSS, the 
 from bench.results import child_env, run_child, write_section  # noqa: E402
 
 SECTION = "## Pipeline"
-PATHS = ("ct2", "ct2-replicas", "ct2-report", "ct2-nospread", "ct2-before", "llama-Q4_K_M", "llama-Q8_0")
+PATHS = ("ct2", "ct2-replicas", "ct2-generate", "ct2-report", "ct2-nospread", "ct2-before", "llama-Q4_K_M", "llama-Q8_0")
 REFERENCE = "llama-Q4_K_M"
 SCORED = ("n_staging", "m_staging", "radiology_nli")
 
@@ -136,7 +139,8 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
         job = {**job, "batch_reports": 4, "max_batch_size": 8}
 
     # ct2-replicas: the process's threads as replicas of one thread each (inference.replicas).
-    replicas = job["threads"] if job["path"] == "ct2-replicas" else 1
+    replicas = job["threads"] if job["path"] in ("ct2-replicas", "ct2-generate") else 1
+    forced_mode = "generate" if job["path"] == "ct2-generate" else None
     threads = 1 if replicas > 1 else job["threads"]
 
     def factory(bundle):
@@ -154,7 +158,7 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
     tasks = out_tokens = 0
     for b in range(0, len(plans), job["batch_reports"]):
         chunk = plans[b:b + job["batch_reports"]]
-        outputs = router.run([q for _, p in chunk for q in p.requests])
+        outputs = router.run([dataclasses.replace(q, mode=forced_mode or q.mode) for _, p in chunk for q in p.requests])
         i = 0
         for n, plan in chunk:
             mine = outputs[i:i + len(plan.tasks)]

@@ -150,6 +150,8 @@ def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, que
     }
     if out.label_probs:
         payload["label_probs"] = {k: round(v, 4) for k, v in out.label_probs.items()}
+    if out.slot_probs:
+        payload["slot_probs"] = {k: {o: round(v, 4) for o, v in p.items()} for k, p in out.slot_probs.items()}
     click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
 
 

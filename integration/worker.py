@@ -115,6 +115,8 @@ def result_record(out: Output, router: Router) -> dict[str, Any]:
     }
     if out.label_probs:
         record["label_probs"] = out.label_probs
+    if out.slot_probs:
+        record["slot_probs"] = out.slot_probs
     return record
 
 

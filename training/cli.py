@@ -43,6 +43,8 @@ DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "radlite-mini"
 @click.option("--lr", default=2e-4, show_default=True)
 @click.option("--max-len", default=512, show_default=True, help="Skip (never truncate) longer examples.")
 @click.option("--task", "tasks", multiple=True, help="Train on these tasks only (default: all in the data).")
+@click.option("--task-weight", "task_weights", multiple=True, metavar="TASK=W",
+              help="Draw TASK W times as often as a task of weight 1 (repeatable).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=0, show_default=True, help="torch CPU threads (0 = default).")
 @click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
@@ -50,13 +52,21 @@ DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "radlite-mini"
 @click.option("--group-by-length", default=16, show_default=True,
               help="Draw this many batches at once and batch examples of similar length (1 = off).")
 def train_cmd(base_dir, data_dir, out, rank, alpha, dropout, steps, batch_size, grad_accum, lr, max_len,
-              tasks, seed, threads, bf16, checkpoint_every, group_by_length) -> None:
+              tasks, task_weights, seed, threads, bf16, checkpoint_every, group_by_length) -> None:
     """Multi-task LoRA fine-tuning (resumes from OUT/checkpoint if present)."""
     from training.train import TrainConfig, train
 
+    weights = {}
+    for item in task_weights:
+        name, _, number = item.partition("=")
+        try:
+            weights[name.strip()] = float(number)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: expected TASK=WEIGHT", param_hint="--task-weight") from None
+
     cfg = TrainConfig(base=base_dir, data=data_dir, out=out, rank=rank, alpha=alpha, dropout=dropout,
                       steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_len=max_len,
-                      tasks=tuple(tasks), seed=seed, threads=threads, bf16=bf16,
+                      tasks=tuple(tasks), task_weights=weights, seed=seed, threads=threads, bf16=bf16,
                       checkpoint_every=checkpoint_every, group_by_length=group_by_length)
     try:
         adapter = train(cfg)
@@ -133,7 +143,7 @@ def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, batch_siz
         task, _, mode = item.partition("=")
         if task not in TASKS or mode not in MODES:
             raise click.BadParameter(f"{item!r}: expected TASK=score or TASK=generate", param_hint="--mode")
-        if mode == "score" and not TASKS[task].labels:
+        if mode == "score" and not TASKS[task].scorable:
             raise click.BadParameter(f"{task} has no label set to score", param_hint="--mode")
         mode_of[task] = mode
     reports = [evaluate(b, data_dir, split=split, tasks=tasks or None, limit_per_task=limit_per_task,

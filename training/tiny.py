@@ -25,12 +25,15 @@ ARCHITECTURES = ("qwen2", "llama", "qwen3")
 
 
 def corpus() -> list[str]:
-    """Text the tokenizer learns from: sample reports, every task's prompt and label set."""
+    """Text the tokenizer learns from: sample reports, every task's prompt and label set, and the
+    slot answers with every option (so slot scoring works on tiny bundles as on real ones)."""
     texts = list(sample_texts())
     for task in TASKS.values():
         x = TaskInput(report="report", prior_report="prior", hypothesis="hypothesis", question="question")
         texts.extend(m["content"] for m in task.messages(x))
         texts.extend(task.labels or ())
+        if task.slots:
+            texts.extend(task.slots.text(dict.fromkeys(task.slots.names, o)) for o in task.slots.options)
     return texts
 
 

@@ -2,8 +2,8 @@
 
 Defaults follow the RadLite paper: LoRA rank 64, alpha 128, dropout 0.05 on all seven
 projections (q, k, v, o, gate, up, down). Loss is on the answer tokens only. Each step draws
-its examples task-balanced (a task uniformly, then an example of that task), so a large task
-(impression generation) cannot drown a small one (M staging). Checkpoints hold the adapter,
+its examples task-balanced (a task uniformly -- or by ``task_weights`` -- then an example of that
+task), so a large task (impression generation) cannot drown a small one (M staging). Checkpoints hold the adapter,
 the optimizer and the step, so an interrupted run resumes where it stopped.
 
 Prompts are tokenized by ``integration.inference.prompting`` -- the very code the engine uses.
@@ -43,6 +43,8 @@ class TrainConfig:
     max_len: int = 512  # longer examples are skipped, never truncated (that would change the prompt)
     seed: int = 0
     tasks: tuple[str, ...] = ()  # empty = every task in the data
+    # Relative draw weight per task (default 1): more steps for a task that learns slowly.
+    task_weights: dict[str, float] = field(default_factory=dict)
     checkpoint_every: int = 100
     group_by_length: int = 16  # batches drawn together and sorted by length (1 = off); see batches()
     threads: int = 0  # torch CPU threads; 0 = torch's default
@@ -66,7 +68,8 @@ def encode(tokenizer: Any, row: dict[str, Any], end_id: int) -> tuple[list[int],
 
 
 class TaskBalancedSampler:
-    """Endless batches: pick a task uniformly, then one of its examples (reshuffled per pass).
+    """Endless batches: pick a task (uniformly, or by ``weights``), then one of its examples
+    (reshuffled per pass).
 
     Examples are encoded when drawn, not up front: a short CPU run touches a few thousand of tens
     of thousands of rows, and tokenizing them all would cost longer than the first steps.
@@ -74,8 +77,16 @@ class TaskBalancedSampler:
     """
 
     def __init__(self, rows: dict[str, list[Any]], seed: int, encode=lambda row: row,
-                 max_len: int | None = None) -> None:
+                 max_len: int | None = None, weights: dict[str, float] | None = None) -> None:
         self.rows = {t: r for t, r in rows.items() if r}
+        weights = weights or {}
+        unknown = set(weights) - set(self.rows)
+        if unknown:
+            raise ValueError(f"task weights name tasks with no training rows: {sorted(unknown)}")
+        if any(w <= 0 for w in weights.values()):
+            raise ValueError("task weights must be positive")
+        self.tasks = sorted(self.rows)
+        self.weights = [float(weights.get(t, 1.0)) for t in self.tasks]
         self.rng = random.Random(seed)
         self.order: dict[str, list[int]] = {t: [] for t in self.rows}
         self.encode, self.max_len = encode, max_len
@@ -97,9 +108,9 @@ class TaskBalancedSampler:
         length and cut, so each batch holds examples of similar length: on a CPU every padding
         token costs as much as a real one. Which examples are drawn does not change, only how
         they are grouped; the batches of one group are then served in random order."""
-        tasks = sorted(self.rows)
         while True:
-            pool = [self._next(self.rng.choice(tasks)) for _ in range(size * group)]
+            picks = self.rng.choices(self.tasks, self.weights, k=size * group)
+            pool = [self._next(task) for task in picks]
             if group > 1:
                 pool.sort(key=lambda example: len(example[0]))
             chunks = [pool[i : i + size] for i in range(0, len(pool), size)]
@@ -173,7 +184,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         by_task.setdefault(row["task"], []).append(row)
     if not by_task:
         raise ValueError(f"no training examples in {cfg.data}")
-    sampler = TaskBalancedSampler(by_task, cfg.seed, lambda row: encode(tokenizer, row, end_id), cfg.max_len)
+    sampler = TaskBalancedSampler(by_task, cfg.seed, lambda row: encode(tokenizer, row, end_id), cfg.max_len,
+                                  cfg.task_weights)
 
     # -- model ---------------------------------------------------------------------------------
     model = AutoModelForCausalLM.from_pretrained(cfg.base, dtype=torch.float32)

@@ -8,7 +8,11 @@ Two ways to answer a task:
   log-probability of ``label + end-of-turn`` after the prompt. The answer is always a valid label.
   The prompt is run through the model once (CTranslate2's static prompt), its state is copied to
   one row per label, and each label is then forced token by token while its log-probabilities are
-  read off the logits: one prefill per report instead of one per label.
+  read off the logits: one prefill per report instead of one per label;
+* score, slot by slot -- for fixed-form answers of many closed choices (abnormality detection's
+  14-line checklist, :class:`integration.tasks.Slots`): the answer is forced with every slot at
+  its default option and one forward pass over prompt + answer gives, at each slot, which option
+  the model would put first. Batched across reports; no decoding loop at all.
 
 The prompt is tokenized exactly as training tokenizes it: chat template with the generation
 prompt, then the answer tokens, then the end-of-turn token. What each choice costs and buys is
@@ -26,10 +30,18 @@ from typing import Callable, Sequence
 
 import ctranslate2
 import numpy as np
+import structlog
 
 from integration.inference import prompting
 from integration.inference.bundle import Bundle
-from integration.tasks import Task, TaskInput, TaskResult, get_task
+from integration.tasks import Slots, Task, TaskInput, TaskResult, get_task
+
+log = structlog.get_logger(__name__)
+
+# Slot scoring returns log-probabilities over the whole vocabulary at every position; a call's
+# rows are capped so that this array stays under this many bytes (Qwen's 152k vocabulary x a
+# 300-token row is 180 MB).
+SLOT_LOGITS_BUDGET = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,8 @@ class Output:
     seconds: float
     # For scored tasks: label -> probability among the labels (softmax of sequence log-probs).
     label_probs: dict[str, float] = field(default_factory=dict)
+    # For slot-scored tasks: slot -> option -> probability among that slot's options.
+    slot_probs: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,6 +133,47 @@ def report_batches(items: Sequence[_Item], max_batch_size: int, max_prompt_sprea
     return out
 
 
+@dataclass(frozen=True)
+class SlotPlan:
+    """How a Slots answer lies in tokens: the answer with every slot at its default, where each
+    slot's option starts in it, and the first token of each option (options must differ there:
+    that token is the choice greedy decoding would commit to)."""
+
+    answer: list[int]
+    positions: list[int]
+    option_ids: list[int]
+
+
+def slot_plan(tokenizer: object, slots: Slots) -> SlotPlan:
+    """Build the plan, or raise ValueError if this tokenizer does not split the answer at slot
+    boundaries the way it tokenizes the whole answer (then the task must be generated)."""
+
+    def ids(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])  # type: ignore[operator]
+
+    firsts = [ids(slots.option_text(o)) for o in slots.options]
+    if any(not f for f in firsts) or len({f[0] for f in firsts}) != len(firsts):
+        raise ValueError("the slot options do not start with distinct tokens")
+    pieces: list[tuple[list[int], bool]] = []  # (ids, is the option piece)
+    for i, name in enumerate(slots.names):
+        if i:
+            pieces.append((ids("\n"), False))
+        pieces.append((ids(slots.head(name)), False))
+        pieces.append(([], True))
+    for option in slots.options:
+        full = ids(slots.text(dict.fromkeys(slots.names, option)))
+        built = [t for piece, is_option in pieces for t in (ids(slots.option_text(option)) if is_option else piece)]
+        if built != full:
+            raise ValueError("the tokenizer merges tokens across slot boundaries")
+    answer, positions = [], []
+    for piece, is_option in pieces:
+        if is_option:
+            positions.append(len(answer))
+            piece = ids(slots.option_text(slots.default))
+        answer.extend(piece)
+    return SlotPlan(answer, positions, [f[0] for f in firsts])
+
+
 def _log_softmax_at(logits: object, token: int) -> float:
     v = np.asarray(logits, dtype=np.float64)
     top = v.max()
@@ -155,6 +210,7 @@ class Engine:
             raise ValueError("replicas must be at least 1")
         self.replicas = replicas
         self._label_answers: dict[str, list[list[int]]] = {}
+        self._slot_plans: dict[str, SlotPlan | None] = {}
         self.tokenizer = AutoTokenizer.from_pretrained(str(bundle.tokenizer_dir))
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError(f"bundle {bundle.path}: tokenizer has no chat template")
@@ -210,6 +266,19 @@ class Engine:
     def _tokens(self, ids: Sequence[int]) -> list[str]:
         return self.tokenizer.convert_ids_to_tokens(list(ids))
 
+    def slot_plan(self, task: Task) -> SlotPlan | None:
+        """The task's slot plan under this bundle's tokenizer; None (and the task is generated
+        instead, with a warning) where the tokenizer does not allow one."""
+        if task.slots is None:
+            return None
+        if task.name not in self._slot_plans:
+            try:
+                self._slot_plans[task.name] = slot_plan(self.tokenizer, task.slots)
+            except ValueError as exc:
+                log.warning("slot_scoring_unavailable", task=task.name, reason=str(exc), fallback="generate")
+                self._slot_plans[task.name] = None
+        return self._slot_plans[task.name]
+
     # -- answering ----------------------------------------------------------------------------
 
     def run(self, requests: Sequence[Request]) -> list[Output]:
@@ -217,14 +286,22 @@ class Engine:
         checked and tokenized before any model work, so a bad one fails the call up front."""
         to_generate: list[_Item] = []
         to_score: list[_Item] = []
+        to_score_slots: list[_Item] = []
         for i, req in enumerate(requests):
             task = get_task(req.task)
             task.check_input(req.input)
             mode = req.mode or task.mode
-            if mode == "score" and not task.labels:
+            if mode == "score" and not task.scorable:
                 raise ValueError(f"task {task.name} has no label set to score")
             item = _Item(i, task, self.prompt_ids(task, req.input), req.input.report)
-            (to_score if mode == "score" else to_generate).append(item)
+            if mode != "score":
+                to_generate.append(item)
+            elif task.labels:
+                to_score.append(item)
+            elif self.slot_plan(task) is not None:
+                to_score_slots.append(item)
+            else:
+                to_generate.append(item)
 
         for item in to_score:  # tokenized here: the tokenizer is not shared across threads
             if item.task.name not in self._label_answers:
@@ -240,6 +317,8 @@ class Engine:
         work: list[tuple[list[_Item], Callable[[], list[Output]]]] = []
         for item in to_score:
             work.append(([item], lambda item=item: [self._score(item)]))
+        for batch in self._slot_batches(to_score_slots):
+            work.append((batch, lambda batch=batch: self._score_slots(batch)))
         for prefix, batch in batches:
             work.append((batch, lambda batch=batch, prefix=prefix: self._generate(batch, prefix)))
         if self.replicas > 1 and len(work) > 1:
@@ -315,3 +394,49 @@ class Engine:
         result = task.parse(best)
         n_answer = len(answers[labels.index(best)])
         return Output(result, "score", len(prompt), n_answer, time.perf_counter() - started, probs)
+
+    def _slot_batches(self, items: Sequence[_Item]) -> list[list[_Item]]:
+        """Rows of one task, shortest prompt first, at most ``max_batch_size`` a call and at most
+        SLOT_LOGITS_BUDGET bytes of log-probabilities (rows x longest row x vocabulary x 4)."""
+        by_task: dict[str, list[_Item]] = {}
+        for item in items:
+            by_task.setdefault(item.task.name, []).append(item)
+        vocab = len(self.tokenizer)
+        batches: list[list[_Item]] = []
+        for group in by_task.values():
+            answer = len(self._slot_plans[group[0].task.name].answer)  # type: ignore[union-attr]
+            batch: list[_Item] = []
+            for item in sorted(group, key=lambda it: len(it.prompt)):
+                width = len(item.prompt) + answer  # the longest row so far (sorted)
+                if batch and (len(batch) >= self.max_batch_size or (len(batch) + 1) * width * vocab * 4 > SLOT_LOGITS_BUDGET):
+                    batches.append(batch)
+                    batch = []
+                batch.append(item)
+            if batch:
+                batches.append(batch)
+        return batches
+
+    def _score_slots(self, batch: list[_Item]) -> list[Output]:
+        started = time.perf_counter()
+        task = batch[0].task
+        slots, plan = task.slots, self._slot_plans[task.name]
+        assert slots is not None and plan is not None
+        log_probs = np.asarray(
+            self.generator.forward_batch([self._tokens(it.prompt + plan.answer) for it in batch],
+                                         return_log_probs=True)
+        )
+        per_item = (time.perf_counter() - started) / len(batch)
+        outs = []
+        for row, item in enumerate(batch):
+            choices: dict[str, str] = {}
+            probs: dict[str, dict[str, float]] = {}
+            for name, position in zip(slots.names, plan.positions):
+                # log_probs[row, j] predicts token j + 1: the slot's option at prompt + position.
+                v = log_probs[row, len(item.prompt) + position - 1, plan.option_ids].astype(np.float64)
+                p = np.exp(v - v.max())
+                p /= p.sum()
+                probs[name] = {o: float(x) for o, x in zip(slots.options, p)}
+                choices[name] = slots.options[int(p.argmax())]
+            result = TaskResult(task=task.name, parsed=True, value=slots.resolve(choices), raw=slots.text(choices))
+            outs.append(Output(result, "score", len(item.prompt), len(plan.answer), per_item, slot_probs=probs))
+        return outs

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-PROMPT_FORMAT_VERSION = "radlite-prompt/2"
+PROMPT_FORMAT_VERSION = "radlite-prompt/3"
 
 # How a task is decoded: "score" ranks its label set, "generate" decodes and parses.
 MODES = ("score", "generate")
@@ -68,6 +68,33 @@ Metric = Callable[[Sequence[Any], Sequence[Any]], dict[str, float]]
 
 
 @dataclass(frozen=True)
+class Slots:
+    """A fixed-form answer: one line ``"{name}: {option}"`` per name, in order, each option one of
+    ``options``. Such an answer can be scored instead of decoded: the engine forces the lines
+    with every slot at ``default`` and reads, in the same forward pass, which option the model
+    puts first at each slot -- one pass over prompt and answer instead of one decoding step per
+    answer token. Each slot is then judged with the earlier slots at ``default`` rather than at
+    the model's own choices, so ``resolve`` turns the choices into the task's value and may apply
+    the task's own consistency rules (CheXpert's "No Finding")."""
+
+    names: tuple[str, ...]
+    options: tuple[str, ...]
+    default: str
+    resolve: Callable[[dict[str, str]], Any]
+
+    @staticmethod
+    def head(name: str) -> str:
+        return f"{name}:"
+
+    @staticmethod
+    def option_text(option: str) -> str:
+        return f" {option}"
+
+    def text(self, choices: dict[str, str]) -> str:
+        return "\n".join(self.head(n) + self.option_text(choices[n]) for n in self.names)
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     description: str
@@ -81,7 +108,10 @@ class Task:
     metric: Metric
     # The closed answer set, as answer texts (parse(label) reads each), to score label by label.
     labels: tuple[str, ...] | None = None
-    # Default decoding: "score" ranks ``labels`` with the model, "generate" decodes and parses.
+    # Or a fixed-form answer scored slot by slot (see Slots); a task has labels or slots, not both.
+    slots: Slots | None = None
+    # Default decoding: "score" ranks ``labels`` (or each slot's options) with the model,
+    # "generate" decodes and parses.
     mode: str = "generate"
     # Which TaskInput fields beyond ``report`` must be present.
     requires: tuple[str, ...] = ()
@@ -92,8 +122,14 @@ class Task:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"task {self.name}: mode must be 'score' or 'generate'")
-        if self.mode == "score" and not self.labels:
-            raise ValueError(f"task {self.name}: scoring needs a label set")
+        if self.labels and self.slots:
+            raise ValueError(f"task {self.name}: labels or slots, not both")
+        if self.mode == "score" and not (self.labels or self.slots):
+            raise ValueError(f"task {self.name}: scoring needs a label set or slots")
+
+    @property
+    def scorable(self) -> bool:
+        return bool(self.labels or self.slots)
 
     @property
     def tag(self) -> str:

@@ -45,6 +45,12 @@ def test_every_task_runs_and_returns_typed_result(engine: Engine) -> None:
         assert out.prompt_tokens > 50
         if task.mode == "generate":
             assert 0 <= out.output_tokens <= task.max_new_tokens
+        elif task.slots:
+            # Slot scoring always gives every slot one of its options, with a distribution each.
+            assert out.result.parsed and set(out.slot_probs) == set(task.slots.names)
+            for probs in out.slot_probs.values():
+                assert set(probs) == set(task.slots.options)
+                assert math.isclose(sum(probs.values()), 1.0, rel_tol=1e-6)
         else:
             # Scoring always lands on a label, and its probabilities form a distribution.
             assert out.result.parsed and out.result.value in task.labels
@@ -82,6 +88,83 @@ def test_scoring_matches_full_sequence_log_probs(tiny_qwen2: Path, task_name: st
     for label, v in manual.items():
         assert math.isclose(out.label_probs[label], math.exp(v - top) / z, rel_tol=1e-3, abs_tol=1e-5)
     assert out.result.value == max(manual, key=manual.get)
+
+
+def _score_one_token(engine: Engine, prefix: list[int], options: list[int]) -> list[float]:
+    """log p(option | prefix) for each option, by CTranslate2's score_batch (another code path)."""
+    rows = engine.generator.score_batch([engine._tokens(prefix + [o]) for o in options])
+    return [r.log_probs[-1] for r in rows]
+
+
+def test_slot_scoring_matches_token_by_token_scores(tiny_qwen2: Path) -> None:
+    # One forward pass over prompt + forced checklist must give, at every slot, the option
+    # probabilities that scoring "prompt + checklist so far + option" one sequence at a time gives.
+    engine = Engine(load_bundle(tiny_qwen2), compute_type="float32", threads=1)
+    task = TASKS["abnormality_detection"]
+    x = _input("abnormality_detection")
+    out = engine.run([Request(task.name, x, mode="score")])[0]
+    assert out.mode == "score" and out.result.parsed
+    plan = engine.slot_plan(task)
+    assert plan is not None and len(plan.positions) == 14
+    assert engine.answer_ids(task.render(dict.fromkeys(task.slots.names, "negative")))[:-1] == plan.answer
+    prompt = engine.prompt_ids(task, x)
+    choices = {}
+    for name, pos in zip(task.slots.names, plan.positions):
+        logp = _score_one_token(engine, prompt + plan.answer[:pos], plan.option_ids)
+        top = max(logp)
+        z = sum(math.exp(v - top) for v in logp)
+        for option, v in zip(task.slots.options, logp):
+            assert math.isclose(out.slot_probs[name][option], math.exp(v - top) / z, rel_tol=1e-3, abs_tol=1e-5)
+        choices[name] = task.slots.options[logp.index(top)]
+    assert out.result.raw == task.slots.text(choices)
+    assert out.result.value == task.slots.resolve(choices)
+
+
+def test_slot_scoring_is_batch_independent(engine: Engine) -> None:
+    # Rows of unlike length share a call (padded): each row's answer must not depend on the others.
+    reports = sample_texts()[:5]
+    alone = [engine.run([Request("abnormality_detection", TaskInput(report=r), mode="score")])[0] for r in reports]
+    together = engine.run([Request("abnormality_detection", TaskInput(report=r), mode="score") for r in reports])
+    assert [o.result.raw for o in alone] == [o.result.raw for o in together]
+    for a, b in zip(alone, together):
+        for name, probs in a.slot_probs.items():
+            assert all(math.isclose(p, b.slot_probs[name][o], abs_tol=2e-3) for o, p in probs.items())
+
+
+def test_slot_scoring_falls_back_to_generation_without_a_plan(tiny_qwen2: Path) -> None:
+    engine = Engine(load_bundle(tiny_qwen2), threads=1)
+    engine._slot_plans["abnormality_detection"] = None  # as when the tokenizer allows no plan
+    out = engine.run([Request("abnormality_detection", _input("abnormality_detection"), mode="score")])[0]
+    assert out.mode == "generate" and not out.slot_probs
+
+
+def test_slot_plan_and_the_tokenizers_it_refuses() -> None:
+    import re
+
+    from integration.inference.engine import slot_plan
+    from integration.tasks import Slots
+
+    slots = Slots(names=("A", "B"), options=("yes", "no"), default="no", resolve=dict)
+    vocab: dict[str, int] = {}
+
+    def words(text: str, add_special_tokens: bool = False) -> dict:
+        return {"input_ids": [vocab.setdefault(t, len(vocab)) for t in re.findall(r" ?\w+|\n|[^\w\s]", text)]}
+
+    plan = slot_plan(words, slots)
+    assert [vocab_key for i in plan.answer for vocab_key, j in vocab.items() if i == j] == ["A", ":", " no", "\n", "B", ":", " no"]
+    assert plan.positions == [2, 6] and plan.option_ids == [vocab[" yes"], vocab[" no"]]
+
+    def chars(text: str, add_special_tokens: bool = False) -> dict:
+        return {"input_ids": [ord(c) for c in text]}  # " yes" and " no" both start with " "
+
+    with pytest.raises(ValueError, match="distinct"):
+        slot_plan(chars, slots)
+
+    def whole(text: str, add_special_tokens: bool = False) -> dict:
+        return {"input_ids": [sum(map(ord, text)) % 10_000]}  # one token per text: nothing splits
+
+    with pytest.raises(ValueError, match="across slot boundaries"):
+        slot_plan(whole, slots)
 
 
 def test_generation_batches_group_by_limit_and_prompt_length() -> None:

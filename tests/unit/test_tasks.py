@@ -253,6 +253,22 @@ EXAMPLES = [
     ),
     ("abnormality_detection", "positive: No Finding", NEG | {"No Finding": "positive"}),
     ("abnormality_detection", "positive: none", NEG),
+    # the checklist (prompt format 3): labels not listed are negative, short forms and bullets read
+    (
+        "abnormality_detection",
+        "Cardiomegaly: positive\nLung Opacity: negative\nEdema: Uncertain\nNo Finding: negative",
+        NEG | {"Cardiomegaly": "positive", "Edema": "uncertain"},
+    ),
+    (
+        "abnormality_detection",
+        "- Effusion: positive\n- support devices: positive\n- Hiatal hernia: positive",  # unknown skipped
+        NEG | {"Pleural Effusion": "positive", "Support Devices": "positive"},
+    ),
+    (
+        "abnormality_detection",
+        "Edema: uncertain\nEdema: positive\nNo Finding: negative",  # positive beats uncertain
+        NEG | {"Edema": "positive"},
+    ),
     (
         "abnormality_detection",
         "Positive findings: cardiomegaly and effusion.\nUncertain: pneumonia\nNegative: pneumothorax",
@@ -293,6 +309,7 @@ GARBAGE = [
     ("radiology_nli", "maybe"),
     ("abnormality_detection", "Cardiomegaly"),  # no section header
     ("abnormality_detection", "positive: lorem ipsum"),
+    ("abnormality_detection", "Lorem ipsum: positive"),  # a checklist line of no known label
     ("temporal_comparison", "pleural effusion is there"),
     ("radiology_ner", "pleural effusion"),
     ("impression_generation", "Impression:"),
@@ -333,7 +350,9 @@ def test_empty_renders():
     value = [{"text": "lung", "label": "ANAT-DP"}, {"text": "edema", "label": "OBS-DP"},
              {"text": "effusion", "label": "OBS-DP"}, {"text": "heart", "label": "ANAT-DP"}]
     assert TASKS["radiology_ner"].render(value) == "ANAT-DP: heart; lung\nOBS-DP: edema; effusion"
-    assert TASKS["abnormality_detection"].render(NEG) == "positive: none"
+    checklist = TASKS["abnormality_detection"].render(NEG).splitlines()
+    assert len(checklist) == 14 and all(line.endswith(": negative") for line in checklist)
+    assert checklist[0].startswith("Enlarged Cardiomediastinum") and checklist[-1].startswith("No Finding")
     assert TASKS["rads_assignment"].render({"system": None, "category": None}) == "No applicable RADS"
 
 
@@ -383,10 +402,11 @@ def test_task_settings():
     assert TASKS["rads_assignment"].max_new_tokens == 30
     assert TASKS["m_staging"].max_new_tokens == 10
     assert TASKS["n_staging"].max_new_tokens == 64
-    for name in ("impression_generation", "temporal_comparison", "radiology_ner",
-                 "abnormality_detection", "radiology_qa"):
+    assert TASKS["abnormality_detection"].max_new_tokens == 128  # the checklist is ~97 tokens
+    for name in ("impression_generation", "temporal_comparison", "radiology_ner", "radiology_qa"):
         assert TASKS[name].max_new_tokens == 256
-    assert {n for n, t in TASKS.items() if t.mode == "score"} == {"n_staging", "m_staging", "radiology_nli"}
+    assert {n for n, t in TASKS.items() if t.mode == "score"} == {"n_staging", "m_staging", "radiology_nli",
+                                                                 "abnormality_detection"}
     for task in TASKS.values():
         gold = [task.parse(task.render(ONE_VALUE[task.name])).value]
         assert task.primary_metric in task.score(gold, gold)

@@ -68,6 +68,17 @@ def test_sampler_is_task_balanced() -> None:
     assert 0.4 < share_b < 0.6  # b has 2% of the rows but half the draws
 
 
+def test_sampler_task_weights() -> None:
+    encoded = {"a": [([1], [1])] * 10, "b": [([2], [2])] * 10}
+    batch = next(TaskBalancedSampler(encoded, 0, weights={"b": 3}).batches(4000))
+    share_b = sum(ids == [2] for ids, _ in batch) / len(batch)
+    assert 0.7 < share_b < 0.8  # 3 : 1
+    with pytest.raises(ValueError, match="no training rows"):
+        TaskBalancedSampler(encoded, 0, weights={"c": 2})
+    with pytest.raises(ValueError, match="positive"):
+        TaskBalancedSampler(encoded, 0, weights={"a": 0})
+
+
 def test_length_grouping_cuts_padding_without_changing_what_is_drawn() -> None:
     lengths = {"a": [3, 40, 7, 25, 12, 33, 5, 18], "b": [9, 30, 2, 21]}
     encoded = {t: [([n] * n, [n] * n) for n in ns] for t, ns in lengths.items()}
