@@ -275,7 +275,7 @@ class Engine:
             try:
                 self._slot_plans[task.name] = slot_plan(self.tokenizer, task.slots)
             except ValueError as exc:
-                log.warning("slot_scoring_unavailable", task=task.name, reason=str(exc), fallback="generate")
+                log.warning("inference.slot_scoring_unavailable", task=task.name, reason=str(exc), fallback="generate")
                 self._slot_plans[task.name] = None
         return self._slot_plans[task.name]
 

@@ -38,6 +38,7 @@ _LABEL_FIRST = re.compile(
     r"[\s\-*\u2022>\d.)]{0,20}(?:(?:answer|entities)\s{0,3}:\s{0,3})?" + _LABEL, re.IGNORECASE
 )
 # "effusion (OBS-DP)", "effusion - obs_dp."
+_BARE_LABEL = re.compile(_LABEL, re.IGNORECASE)
 _LABEL_LAST = re.compile(r"[(\[]?\s{0,3}" + _LABEL + r"[\s)\].]{0,5}$", re.IGNORECASE)
 
 
@@ -72,7 +73,12 @@ def parse_ner(text: str) -> list[dict[str, str]]:
     for line in text.splitlines():
         line_label = None  # set by a leading "LABEL:", it labels the line's later items too
         for chunk in split_items(line):
-            if m := _LABEL_FIRST.match(chunk):
+            bare = chunk.strip()
+            if line_label and _BARE_LABEL.fullmatch(bare) and bare not in ENTITY_LABELS:
+                # A later item that is only a lowercase label-like word ("ANAT-DP: lung; anat") is
+                # an entity (entities are stored lowercase); an exact "OBS-DP" still switches label.
+                entity, label = chunk, line_label
+            elif m := _LABEL_FIRST.match(chunk):
                 entity, label = chunk[m.end() :], _canonical_label(m.group(1))
                 line_label = label
             elif m := _LABEL_LAST.search(chunk):
