@@ -92,15 +92,23 @@ def generation_batches(items: Sequence[_Item], max_batch_size: int, max_prompt_s
     for item in items:
         by_limit.setdefault(item.task.max_new_tokens, []).append(item)
     for _, group in sorted(by_limit.items()):
-        batch: list[_Item] = []
-        for item in sorted(group, key=lambda it: len(it.prompt)):
-            if batch and (len(batch) >= max_batch_size
-                          or len(item.prompt) - len(batch[0].prompt) > max_prompt_spread):
-                batches.append(batch)
-                batch = []
-            batch.append(item)
-        if batch:
+        batches += _cut_by_length(group, lambda batch, item: len(batch) >= max_batch_size
+                                  or len(item.prompt) - len(batch[0].prompt) > max_prompt_spread)
+    return batches
+
+
+def _cut_by_length(items: Sequence[_Item], full: Callable[[list[_Item], _Item], bool]) -> list[list[_Item]]:
+    """Items sorted by prompt length, cut into batches: a new batch starts where ``full(batch,
+    next item)`` says the item does not fit the current one."""
+    batches: list[list[_Item]] = []
+    batch: list[_Item] = []
+    for item in sorted(items, key=lambda it: len(it.prompt)):
+        if batch and full(batch, item):
             batches.append(batch)
+            batch = []
+        batch.append(item)
+    if batch:
+        batches.append(batch)
     return batches
 
 
@@ -405,15 +413,9 @@ class Engine:
         batches: list[list[_Item]] = []
         for group in by_task.values():
             answer = len(self._slot_plans[group[0].task.name].answer)  # type: ignore[union-attr]
-            batch: list[_Item] = []
-            for item in sorted(group, key=lambda it: len(it.prompt)):
-                width = len(item.prompt) + answer  # the longest row so far (sorted)
-                if batch and (len(batch) >= self.max_batch_size or (len(batch) + 1) * width * vocab * 4 > SLOT_LOGITS_BUDGET):
-                    batches.append(batch)
-                    batch = []
-                batch.append(item)
-            if batch:
-                batches.append(batch)
+            # Sorted, so the next item's row is the longest in the batch it would join.
+            batches += _cut_by_length(group, lambda batch, item, answer=answer: len(batch) >= self.max_batch_size
+                                      or (len(batch) + 1) * (len(item.prompt) + answer) * vocab * 4 > SLOT_LOGITS_BUDGET)
         return batches
 
     def _score_slots(self, batch: list[_Item]) -> list[Output]:
