@@ -108,6 +108,7 @@ def result_record(out: Output, router: Router) -> dict[str, Any]:
             "version": bundle.manifest.version,
             "sha256": bundle.model_sha256,
             "base_model": bundle.manifest.base_model,
+            "calibration_sha256": bundle.manifest.calibration_sha256(),
         },
         "prompt_tokens": out.prompt_tokens,
         "output_tokens": out.output_tokens,

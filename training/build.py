@@ -65,8 +65,9 @@ def build(
             f"writes {PROMPT_FORMAT_VERSION!r}: retrain it (radlite model train) or check out "
             "the code it was trained with"
         )
-    if card.get("training"):
-        extra["training"] = card["training"]
+    for key in ("training", "calibration"):
+        if card.get(key):
+            extra[key] = card[key]
     with tempfile.TemporaryDirectory(prefix="radlite-merge-") as tmp:
         merged = merge(base_dir, adapter_dir, Path(tmp) / "merged")
         return build_bundle(

@@ -156,6 +156,70 @@ def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, batch_siz
     click.echo(f"report: {paths['markdown']}, {paths['json']}, {paths['png']}")
 
 
+@model.command("calibrate")
+@click.option("--bundle", "bundle_dir", default="models/radlite-mini", show_default=True,
+              type=click.Path(file_okay=False, exists=True))
+@click.option("--data", "data_dir", default="var/data", show_default=True, type=click.Path(file_okay=False))
+@click.option("--task", "tasks", multiple=True, help="Slot-scored task(s) to calibrate (default: all the bundle has).")
+@click.option("--limit", type=int, default=None, help="Use at most N val rows per task.")
+@click.option("--adapter", "adapter_dir", type=click.Path(file_okay=False),
+              help="Adapter whose card also records the calibration, so `radlite model build` keeps it "
+                   f"(default: the committed {DEFAULT_ADAPTER.name} adapter, if the bundle was built from it).")
+@click.option("--version", "version", default=None, help="New version for bundle and card (a calibration changes answers).")
+@click.option("--dry-run", is_flag=True, help="Fit and print; write nothing.")
+@click.option("--threads", default=0, show_default=True)
+@click.option("--batch-size", default=16, show_default=True)
+def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_run, threads, batch_size) -> None:
+    """Fit per-slot decision biases on the val split and record them in the bundle (and adapter card)."""
+    import json
+
+    from integration.inference.bundle import Calibration, load_bundle, write_manifest
+    from integration.tasks import TASKS
+    from training.build import ADAPTER_CARD, adapter_sha256
+    from training.calibrate import fit, per_slot_table, slot_probs_on
+
+    bundle = load_bundle(bundle_dir)
+    names = list(tasks) or [t for t in bundle.manifest.tasks if TASKS[t].slots is not None]
+    bad = [t for t in names if t not in TASKS or TASKS[t].slots is None or not bundle.supports(t)]
+    if bad or not names:
+        raise click.BadParameter(f"not slot-scored tasks of this bundle: {bad or 'none found'}", param_hint="--task")
+    if adapter_dir is None and bundle.manifest.adapter_sha256 and (DEFAULT_ADAPTER / ADAPTER_CARD).is_file() \
+            and adapter_sha256(DEFAULT_ADAPTER) == bundle.manifest.adapter_sha256:
+        adapter_dir = str(DEFAULT_ADAPTER)
+    if adapter_dir and adapter_sha256(adapter_dir) != bundle.manifest.adapter_sha256:
+        raise click.ClickException(f"adapter {adapter_dir} is not the one bundle {bundle_dir} was built from")
+
+    fitted = {}
+    for name in names:
+        try:
+            probs, gold = slot_probs_on(bundle_dir, data_dir, name, limit=limit, threads=threads, batch_size=batch_size)
+        except (FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        result = fit(TASKS[name], probs, gold)
+        fitted[name] = Calibration(bias=result.bias, fitted=result.record("val"))
+        click.echo(f"\n{name}: {result.metric} on val (n={result.n}) {result.before:.3f} -> {result.after:.3f} "
+                   f"in-sample, {result.cross_after:.3f} cross-fitted (each half of val with biases fitted "
+                   "on the other)")
+        click.echo(per_slot_table(TASKS[name], probs, gold, result.bias))
+    if dry_run:
+        click.echo("\ndry run: nothing written")
+        return
+    manifest = bundle.manifest.model_copy(update={"calibration": {**bundle.manifest.calibration, **fitted}})
+    if version:
+        manifest.version = version
+    write_manifest(bundle.path, manifest)
+    load_bundle(bundle.path)  # the manifest it wrote must load
+    click.echo(f"\ncalibration written to {bundle.path}/radlite.json")
+    if adapter_dir:
+        card_file = Path(adapter_dir) / ADAPTER_CARD
+        card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
+        card["calibration"] = {t: c.model_dump() for t, c in manifest.calibration.items()}
+        if version:
+            card["version"] = version
+        card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"and to the adapter card {card_file}")
+
+
 @model.command("data")
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="RADLITE_SHARED_DATA", default="../shared/data",
               show_default=True, help="The public radiology data folder (also RADLITE_SHARED_DATA).")

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,16 @@ class BundleError(Exception):
     """A bundle that cannot be used. The message lists every problem found, one per line."""
 
 
+class Calibration(BaseModel):
+    """One task's slot biases (see :meth:`integration.tasks.Slots.choose`) and how they were fitted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bias: dict[str, dict[str, float]]
+    # split, rows, metric, its value before and after, date: what `radlite model calibrate` saw.
+    fitted: dict[str, Any] = Field(default_factory=dict)
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -52,6 +64,16 @@ class Manifest(BaseModel):
     end_tokens: list[str] = Field(default_factory=list)
     eval: dict[str, Any] = Field(default_factory=dict)
     created: str | None = None
+    # Decision calibration for slot-scored tasks, fitted on val data (`radlite model calibrate`).
+    calibration: dict[str, Calibration] = Field(default_factory=dict)
+
+    def calibration_sha256(self) -> str | None:
+        """Identifies the decision rule beside the weights: the same model.bin with another
+        calibration gives other answers, so results record both."""
+        if not self.calibration:
+            return None
+        canon = json.dumps({t: c.bias for t, c in self.calibration.items()}, sort_keys=True)
+        return hashlib.sha256(canon.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -89,7 +111,11 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
-    (path / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    # Written aside and renamed: `radlite model calibrate` rewrites the manifest of a bundle a
+    # running adapter may load at any moment, which must never see half a file.
+    tmp = path / f".{MANIFEST_NAME}.tmp"
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path / MANIFEST_NAME)
 
 
 def load_bundle(path: str | Path, *, verify_hash: bool = True) -> Bundle:
@@ -154,4 +180,22 @@ def _read_manifest(root: Path, problems: list[str]) -> Manifest | None:
     unknown = [t for t in manifest.tasks if t not in TASKS]
     if unknown:
         problems.append(f"{MANIFEST_NAME}: unknown tasks {unknown}; known: {sorted(TASKS)}")
+    for task, cal in manifest.calibration.items():
+        problems += [f"{MANIFEST_NAME}: calibration.{task}: {p}" for p in calibration_problems(task, cal.bias)]
     return manifest
+
+
+def calibration_problems(task: str, bias: dict[str, dict[str, float]]) -> list[str]:
+    """What is wrong with ``bias`` for ``task``: a misspelt slot or option would silently do nothing."""
+    slots = TASKS[task].slots if task in TASKS else None
+    if slots is None:
+        return [f"task {task!r} is not slot-scored; only slot-scored tasks take a calibration"]
+    problems = []
+    for name, options in bias.items():
+        if name not in slots.names:
+            problems.append(f"unknown slot {name!r}")
+        elif not set(options) <= set(slots.options):
+            problems.append(f"slot {name!r}: unknown options {sorted(set(options) - set(slots.options))}")
+        elif not all(math.isfinite(b) for b in options.values()):
+            problems.append(f"slot {name!r}: biases must be finite numbers")
+    return problems

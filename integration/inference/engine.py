@@ -428,9 +428,9 @@ class Engine:
                                          return_log_probs=True)
         )
         per_item = (time.perf_counter() - started) / len(batch)
+        calibration = self.bundle.manifest.calibration.get(task.name)
         outs = []
         for row, item in enumerate(batch):
-            choices: dict[str, str] = {}
             probs: dict[str, dict[str, float]] = {}
             for name, position in zip(slots.names, plan.positions):
                 # log_probs[row, j] predicts token j + 1: the slot's option at prompt + position.
@@ -438,7 +438,8 @@ class Engine:
                 p = np.exp(v - v.max())
                 p /= p.sum()
                 probs[name] = {o: float(x) for o, x in zip(slots.options, p)}
-                choices[name] = slots.options[int(p.argmax())]
+            # slot_probs stay the model's own; the bundle's calibration only moves the choice.
+            choices = slots.choose(probs, calibration.bias if calibration else None)
             result = TaskResult(task=task.name, parsed=True, value=slots.resolve(choices), raw=slots.text(choices))
             outs.append(Output(result, "score", len(item.prompt), len(plan.answer), per_item, slot_probs=probs))
         return outs

@@ -76,6 +76,7 @@ class Router:
             self._engines[name] = self._factory(bundle)
             audit("bundle.loaded", bundle=bundle.name, version=bundle.manifest.version,
                   sha256=bundle.model_sha256, adapter_sha256=bundle.manifest.adapter_sha256,
+                  calibration_sha256=bundle.manifest.calibration_sha256(),
                   hash_verified=self._verify)
         return self._engines[name]
 

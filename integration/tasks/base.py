@@ -17,6 +17,7 @@ uses the same order, so the model never sees another.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -65,6 +66,12 @@ class ParseError(ValueError):
 
 
 Metric = Callable[[Sequence[Any], Sequence[Any]], dict[str, float]]
+# slot -> option -> number added to that option's log-probability before the choice.
+SlotBias = dict[str, dict[str, float]]
+
+
+def _log(p: float) -> float:
+    return math.log(p) if p > 0 else -math.inf
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,20 @@ class Slots:
 
     def text(self, choices: dict[str, str]) -> str:
         return "\n".join(self.head(n) + self.option_text(choices[n]) for n in self.names)
+
+    def choose(self, probs: dict[str, dict[str, float]], bias: SlotBias | None = None) -> dict[str, str]:
+        """Each slot's option: the highest log-probability plus the option's bias (0 where none).
+
+        ``bias`` is a model's decision calibration (a bundle's, fitted on val data by
+        ``radlite model calibrate``): with bias b on "positive", a slot is positive once
+        P(positive) > P(other) * e^-b. Without it this is the plain argmax. Ties go to the
+        earlier option."""
+        bias = bias or {}
+        choices = {}
+        for name in self.names:
+            shift = bias.get(name, {})
+            choices[name] = max(self.options, key=lambda o: _log(probs[name][o]) + shift.get(o, 0.0))
+        return choices
 
 
 @dataclass(frozen=True)

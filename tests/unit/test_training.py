@@ -155,3 +155,11 @@ def test_build_refuses_an_adapter_trained_on_other_prompts(tiny_hf, data_dir, tm
         with pytest.raises(ValueError, match="trained on prompt format"):
             build(tiny_hf, tmp_path / "bundle", name="x", version="0", base_model="b", adapter_dir=adapter)
         assert not (tmp_path / "bundle").exists()
+
+
+def test_build_carries_the_card_calibration_into_the_bundle(tiny_hf, data_dir, tmp_path) -> None:
+    adapter = train(_cfg(tiny_hf, data_dir, tmp_path / "run", steps=1), progress=False)
+    calibration = {"abnormality_detection": {"bias": {"Support Devices": {"positive": 3.5}}, "fitted": {"n": 199}}}
+    (adapter / ADAPTER_CARD).write_text(json.dumps({"prompt_format": PROMPT_FORMAT_VERSION, "calibration": calibration}))
+    bundle = build(tiny_hf, tmp_path / "bundle", name="x", version="0", base_model="b", adapter_dir=adapter)
+    assert bundle.manifest.calibration["abnormality_detection"].bias == {"Support Devices": {"positive": 3.5}}
