@@ -124,8 +124,10 @@ def check_bundles(settings) -> list[Finding]:
             continue
         loaded[name] = bundle
         hashed = "hash verified" if inf.verify_hash else "hash not verified (inference.verify_hash false)"
+        calibrated = ", ".join(bundle.manifest.calibration)
+        calibrated = f", decision calibration for {calibrated} (fitted on val)" if calibrated else ""
         out.append(Finding("bundles", OK, f"{name} {bundle.manifest.version} at {path}: {len(bundle.manifest.tasks)} "
-                                          f"tasks, model {bundle.short_hash}, {hashed}"))
+                                          f"tasks, model {bundle.short_hash}, {hashed}{calibrated}"))
     default = inf.default_bundle or next(iter(inf.bundles))
     for task in sorted(_routed_tasks(settings)):
         name = inf.routes.get(task, default)

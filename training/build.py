@@ -92,3 +92,17 @@ def copy_adapter(run_adapter: str | Path, dest: str | Path, card: dict[str, Any]
         shutil.copy2(Path(run_adapter) / fname, dest / fname)
     (dest / ADAPTER_CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return dest
+
+
+def eval_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """What an adapter card keeps of one bundle's `radlite eval` report."""
+    return {
+        "split": report["split"],
+        "date": report["date"],
+        "bundle_version": report["bundle"].get("version"),
+        "calibration_sha256": report["bundle"].get("calibration_sha256"),
+        "tasks": {t: {"n": r["n"], "data": r["data"], "primary_metric": r["primary_metric"],
+                      "score": r["metrics"][r["primary_metric"]], "parse_failure_rate": r["parse_failure_rate"],
+                      "metrics": r["metrics"]}
+                  for t, r in report["tasks"].items()},
+    }

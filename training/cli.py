@@ -259,7 +259,7 @@ def install_cmd(run_dir, dest, version, base_model, eval_json, data_manifest) ->
     import json
 
     from integration.tasks import TASKS
-    from training.build import LEGACY_PROMPT_FORMAT, copy_adapter
+    from training.build import LEGACY_PROMPT_FORMAT, copy_adapter, eval_summary
 
     run = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
     card = {
@@ -274,14 +274,36 @@ def install_cmd(run_dir, dest, version, base_model, eval_json, data_manifest) ->
     if data_manifest:
         card["training"]["data"] = json.loads(Path(data_manifest).read_text(encoding="utf-8"))
     if eval_json:
-        first = json.loads(Path(eval_json).read_text(encoding="utf-8"))[0]
-        card["eval"] = {
-            "split": first["split"],
-            "date": first["date"],
-            "tasks": {t: {"n": r["n"], "data": r["data"], "primary_metric": r["primary_metric"],
-                          "score": r["metrics"][r["primary_metric"]], "parse_failure_rate": r["parse_failure_rate"],
-                          "metrics": r["metrics"]}
-                      for t, r in first["tasks"].items()},
-        }
+        card["eval"] = eval_summary(json.loads(Path(eval_json).read_text(encoding="utf-8"))[0])
     path = copy_adapter(Path(run_dir) / "adapter", dest, card)
-    click.echo(f"adapter installed at {path}")
+    click.echo(f"adapter installed at {path}" + ("" if eval_json else
+               "; next: radlite model build, radlite model calibrate, radlite eval, radlite model record-eval"))
+
+
+@model.command("record-eval")
+@click.argument("eval_json", type=click.Path(dir_okay=False, exists=True))
+@click.option("--adapter", "adapter_dir", default=str(DEFAULT_ADAPTER), show_default=True,
+              type=click.Path(file_okay=False, exists=True))
+def record_eval_cmd(eval_json, adapter_dir) -> None:
+    """Record held-out scores (eval.json of `radlite eval`, first bundle) in the adapter card.
+
+    Refused unless the evaluated bundle was built from this adapter and decided with the
+    calibration the card holds: the card must describe the model it ships."""
+    import json
+
+    from integration.inference.bundle import Calibration, calibration_sha256
+    from training.build import ADAPTER_CARD, adapter_sha256, eval_summary
+
+    report = json.loads(Path(eval_json).read_text(encoding="utf-8"))[0]
+    card_file = Path(adapter_dir) / ADAPTER_CARD
+    card = json.loads(card_file.read_text(encoding="utf-8"))
+    evaluated = report["bundle"]
+    if evaluated.get("adapter_sha256") != adapter_sha256(adapter_dir):
+        raise click.ClickException(f"{eval_json} evaluated another adapter than {adapter_dir}")
+    expected = calibration_sha256({t: Calibration.model_validate(c) for t, c in card.get("calibration", {}).items()})
+    if evaluated.get("calibration_sha256") != expected:
+        raise click.ClickException(f"{eval_json} was decided with another calibration than the card's "
+                                   "(run radlite model build, then evaluate again)")
+    card["eval"] = eval_summary(report)
+    card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"held-out scores of {evaluated['name']} {evaluated['version']} recorded in {card_file}")

@@ -55,7 +55,8 @@ def evaluate(
 
     report: dict[str, Any] = {
         "bundle": {"name": bundle.name, "version": bundle.manifest.version, "sha256": bundle.model_sha256,
-                   "base_model": bundle.manifest.base_model, "adapter_sha256": bundle.manifest.adapter_sha256},
+                   "base_model": bundle.manifest.base_model, "adapter_sha256": bundle.manifest.adapter_sha256,
+                   "calibration_sha256": bundle.manifest.calibration_sha256()},
         "split": split,
         "modes": dict(modes or {}),  # decoding overrides: a column of its own in the table
         "data_dir": str(data_dir),

@@ -68,12 +68,16 @@ class Manifest(BaseModel):
     calibration: dict[str, Calibration] = Field(default_factory=dict)
 
     def calibration_sha256(self) -> str | None:
-        """Identifies the decision rule beside the weights: the same model.bin with another
-        calibration gives other answers, so results record both."""
-        if not self.calibration:
-            return None
-        canon = json.dumps({t: c.bias for t, c in self.calibration.items()}, sort_keys=True)
-        return hashlib.sha256(canon.encode()).hexdigest()
+        return calibration_sha256(self.calibration)
+
+
+def calibration_sha256(calibration: dict[str, Calibration]) -> str | None:
+    """Identifies the decision rule beside the weights: the same model.bin with another
+    calibration gives other answers, so results record both. None without a calibration."""
+    if not calibration:
+        return None
+    canon = json.dumps({t: c.bias for t, c in calibration.items()}, sort_keys=True)
+    return hashlib.sha256(canon.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,36 @@ def test_every_result_names_the_calibration_it_was_decided_with(bundle_copy: Pat
     record = result_record(out, router)
     assert record["bundle"]["calibration_sha256"] == load_bundle(bundle_copy).manifest.calibration_sha256()
     assert record["slot_probs"] == out.slot_probs
+
+
+def test_record_eval_only_for_the_adapter_and_calibration_the_card_holds(tmp_path: Path) -> None:
+    from integration.inference.bundle import Calibration, calibration_sha256
+    from training.build import ADAPTER_CARD, adapter_sha256
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    calibration = {TASK.name: {"bias": {"Edema": {"positive": 1.0}}, "fitted": {"n": 5}}}
+    (adapter / ADAPTER_CARD).write_text(json.dumps({"version": "1.0.0", "calibration": calibration}))
+    decided_with = calibration_sha256({TASK.name: Calibration.model_validate(calibration[TASK.name])})
+
+    def report(**bundle) -> Path:
+        path = tmp_path / "eval.json"
+        path.write_text(json.dumps([{
+            "bundle": {"name": "m", "version": "1.0.0", "adapter_sha256": adapter_sha256(adapter),
+                       "calibration_sha256": decided_with, **bundle},
+            "split": "test", "date": "2026-12-02T00:00:00+00:00",
+            "tasks": {TASK.name: {"n": 3, "data": "real", "primary_metric": "macro_f1", "parse_failure_rate": 0.0,
+                                  "metrics": {"macro_f1": 0.5}}}}]))
+        return path
+
+    run = lambda path: CliRunner().invoke(cli, ["model", "record-eval", str(path), "--adapter", str(adapter)], obj={})
+    res = run(report(adapter_sha256="0" * 64))
+    assert res.exit_code != 0 and "another adapter" in res.output
+    res = run(report(calibration_sha256=None))
+    assert res.exit_code != 0 and "another calibration" in res.output
+    res = run(report())
+    assert res.exit_code == 0, res.output
+    card = json.loads((adapter / ADAPTER_CARD).read_text())
+    assert card["eval"]["tasks"][TASK.name]["score"] == 0.5 and card["eval"]["calibration_sha256"] == decided_with
+    assert card["calibration"] == calibration  # kept
