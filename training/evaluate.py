@@ -110,6 +110,7 @@ def markdown(reports: Sequence[dict[str, Any]]) -> str:
                 score = res["metrics"][res["primary_metric"]]
                 cells += [f"{score:.3f} ({res['n']})", f"{res['parse_failure_rate']:.1%}"]
         lines.append(f"| {t} | {first['data']} | {first['primary_metric']} | " + " | ".join(cells) + " |")
+    lines += per_label(reports[0])
     notes = [
         "",
         f"Split: {reports[0]['split']} (held-out report ids, never trained on). n = examples evaluated (the",
@@ -117,6 +118,22 @@ def markdown(reports: Sequence[dict[str, Any]]) -> str:
         "scores measure rule-following, not clinical accuracy.",
     ]
     return "\n".join(lines + notes) + "\n"
+
+
+def per_label(report: dict[str, Any]) -> list[str]:
+    """Per-label accuracy (exact status, as the paper reports it) and positive-class F1 with gold
+    support, for the multi-label tasks of one report (abnormality detection)."""
+    lines: list[str] = []
+    for name, res in report["tasks"].items():
+        metrics = res["metrics"]
+        labels = [k.split("/", 1)[1] for k in metrics if k.startswith("accuracy/")]
+        if not labels:
+            continue
+        lines += ["", f"{name}, {report['bundle']['name']}, per label (F1 only where it enters macro-F1):", "",
+                  "| label | accuracy | F1 |", "|---|---|---|"]
+        lines += [f"| {label} | {metrics[f'accuracy/{label}']:.3f} | "
+                  + (f"{metrics[f'f1/{label}']:.3f}" if f"f1/{label}" in metrics else "–") + " |" for label in labels]
+    return lines
 
 
 def chart(reports: Sequence[dict[str, Any]], path: Path) -> None:

@@ -28,6 +28,12 @@ def test_evaluate_and_report(tiny_qwen2: Path, tmp_path: Path) -> None:
     table = markdown([report])
     assert "| radiology_nli | generated | accuracy | " in table and "(2)" in table
     assert json.loads(paths["json"].read_text())[0]["split"] == "test"
+    assert "per label" not in table  # no multi-label task evaluated
+
+    labelled = {**report, "tasks": {"abnormality_detection": {**nli, "primary_metric": "macro_f1", "metrics": {
+        "accuracy/Edema": 0.9, "accuracy/Fracture": 1.0, "f1/Edema": 0.5, "accuracy": 0.95, "macro_f1": 0.5}}}}
+    table = markdown([labelled])
+    assert "| Edema | 0.900 | 0.500 |" in table and "| Fracture | 1.000 | – |" in table
 
     generated = evaluate(tiny_qwen2, tmp_path, progress=False, threads=1, tasks=["radiology_nli"],
                          modes={"radiology_nli": "generate"})
