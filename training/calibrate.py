@@ -55,6 +55,8 @@ class Fit:
             "before": round(self.before, 4),
             "after": round(self.after, 4),
             "cross_fitted_after": round(self.cross_after, 4),
+            "option": POSITIVE,
+            "min_positives": MIN_POSITIVES,
             "grid": [GRID[0], GRID[-1], GRID[1] - GRID[0]],
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
