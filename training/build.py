@@ -18,6 +18,18 @@ ADAPTER_CARD = "radlite-adapter.json"  # what the adapter was trained on and how
 LEGACY_PROMPT_FORMAT = "radlite-prompt/1"
 
 
+def read_card(adapter_dir: str | Path) -> dict[str, Any]:
+    """The adapter's card, or {} where it has none."""
+    path = Path(adapter_dir) / ADAPTER_CARD
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def write_card(adapter_dir: str | Path, card: dict[str, Any]) -> Path:
+    path = Path(adapter_dir) / ADAPTER_CARD
+    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def adapter_sha256(adapter_dir: str | Path) -> str:
     return file_sha256(Path(adapter_dir) / ADAPTER_WEIGHTS)
 
@@ -48,15 +60,13 @@ def build(
 ) -> Bundle:
     """Make a bundle from a base folder and (optionally) an adapter; without one, the bundle is
     the zero-shot base model, and its manifest says so."""
-    card: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     if adapter_dir is None:
         extra["zero_shot"] = True
         return build_bundle(base_dir, out_bundle, name=name, version=version, base_model=base_model,
                             quantization=quantization, extra=extra)
     adapter_dir = Path(adapter_dir)
-    if (adapter_dir / ADAPTER_CARD).is_file():
-        card = json.loads((adapter_dir / ADAPTER_CARD).read_text(encoding="utf-8"))
+    card = read_card(adapter_dir)
     trained_on = card.get("prompt_format", LEGACY_PROMPT_FORMAT) if card else PROMPT_FORMAT_VERSION
     if trained_on != PROMPT_FORMAT_VERSION:
         # The bundle would load, then answer prompts its model never saw: refuse at build time.
@@ -90,7 +100,7 @@ def copy_adapter(run_adapter: str | Path, dest: str | Path, card: dict[str, Any]
     dest.mkdir(parents=True, exist_ok=True)
     for fname in (ADAPTER_WEIGHTS, "adapter_config.json"):
         shutil.copy2(Path(run_adapter) / fname, dest / fname)
-    (dest / ADAPTER_CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    write_card(dest, card)
     return dest
 
 

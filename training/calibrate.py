@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from integration.inference import Engine, Request
 from integration.tasks import SlotBias, Task, TaskInput, get_task
 from integration.tasks.metrics import f1
 
@@ -149,24 +150,21 @@ def fit(task: Task, probs: Sequence[SlotProbs], gold: Sequence[Any]) -> Fit:
                task.score(cross, gold)[task.primary_metric], len(probs))
 
 
-def slot_probs_on(bundle_dir: str | Path, data_dir: str | Path, task_name: str, *, split: str = "val",
-                  limit: int | None = None, threads: int = 0, batch_size: int = 16) -> tuple[list[SlotProbs], list[Any]]:
-    """Run the bundle's slot scoring on ``split`` rows of one task: the model's slot
+def slot_probs_on(engine: Engine, data_dir: str | Path, task_name: str, *, split: str = "val",
+                  limit: int | None = None) -> tuple[list[SlotProbs], list[Any]]:
+    """Run the engine's slot scoring on ``split`` rows of one task: the model's slot
     probabilities (before any calibration) and the gold values."""
-    from integration.inference import Engine, Request, load_bundle
     from training.train import load_examples
 
     task = get_task(task_name)
-    bundle = load_bundle(bundle_dir)
-    engine = Engine(bundle, threads=threads, max_batch_size=batch_size, max_input_tokens=4096)
     if engine.slot_plan(task) is None:
-        raise ValueError(f"bundle {bundle.name}: {task_name} cannot be slot-scored with this tokenizer")
+        raise ValueError(f"bundle {engine.bundle.name}: {task_name} cannot be slot-scored with this tokenizer")
     rows = [r for r in load_examples(data_dir, split) if r["task"] == task_name][:limit]
     if not rows:
         raise ValueError(f"no {task_name} rows in {data_dir}/{split}.jsonl")
     probs: list[SlotProbs] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
+    for start in range(0, len(rows), engine.max_batch_size):
+        chunk = rows[start : start + engine.max_batch_size]
         outs = engine.run([Request(task_name, TaskInput(**r["input"]), mode="score") for r in chunk])
         probs += [o.slot_probs for o in outs]
     return probs, [task.parse(r["output"]).value for r in rows]

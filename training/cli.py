@@ -86,11 +86,10 @@ def train_cmd(base_dir, data_dir, out, rank, alpha, dropout, steps, batch_size, 
 @click.option("--version", "version", default=None, help="Bundle version (default from the adapter card).")
 def build_cmd(base_name, adapter_dir, no_adapter, out, name, version) -> None:
     """Base + adapter -> merged -> CTranslate2 int8 bundle with manifest."""
-    import json
     import time
 
     from training.base_models import base_model_id, prepare_base
-    from training.build import ADAPTER_CARD, build
+    from training.build import build, read_card
 
     started = time.time()
     if adapter_dir is None and not no_adapter and (DEFAULT_ADAPTER / "adapter_config.json").is_file():
@@ -99,9 +98,7 @@ def build_cmd(base_name, adapter_dir, no_adapter, out, name, version) -> None:
         adapter_dir = None
     short = Path(base_name).name
     name = name or ("radlite-mini" if adapter_dir and short == "smollm2" else f"{short}-zero-shot" if not adapter_dir else f"radlite-{short}")
-    card = {}
-    if adapter_dir and (Path(adapter_dir) / ADAPTER_CARD).is_file():
-        card = json.loads((Path(adapter_dir) / ADAPTER_CARD).read_text())
+    card = read_card(adapter_dir) if adapter_dir else {}
     version = version or card.get("version", "0.0.0")
     base_dir = Path("models") / "base" / short
     if Path(base_name).is_dir():
@@ -171,11 +168,10 @@ def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, batch_siz
 @click.option("--batch-size", default=16, show_default=True)
 def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_run, threads, batch_size) -> None:
     """Fit per-slot decision biases on the val split and record them in the bundle (and adapter card)."""
-    import json
-
     from integration.inference.bundle import Calibration, load_bundle, write_manifest
     from integration.tasks import TASKS
-    from training.build import ADAPTER_CARD, adapter_sha256
+    from integration.inference import Engine
+    from training.build import ADAPTER_CARD, adapter_sha256, read_card, write_card
     from training.calibrate import fit, per_slot_table, slot_probs_on
 
     bundle = load_bundle(bundle_dir)
@@ -189,10 +185,11 @@ def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_
     if adapter_dir and adapter_sha256(adapter_dir) != bundle.manifest.adapter_sha256:
         raise click.ClickException(f"adapter {adapter_dir} is not the one bundle {bundle_dir} was built from")
 
+    engine = Engine(bundle, threads=threads, max_batch_size=batch_size, max_input_tokens=4096)
     fitted = {}
     for name in names:
         try:
-            probs, gold = slot_probs_on(bundle_dir, data_dir, name, limit=limit, threads=threads, batch_size=batch_size)
+            probs, gold = slot_probs_on(engine, data_dir, name, limit=limit)
         except (FileNotFoundError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         result = fit(TASKS[name], probs, gold)
@@ -211,13 +208,11 @@ def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_
     load_bundle(bundle.path)  # the manifest it wrote must load
     click.echo(f"\ncalibration written to {bundle.path}/radlite.json")
     if adapter_dir:
-        card_file = Path(adapter_dir) / ADAPTER_CARD
-        card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
+        card = read_card(adapter_dir)
         card["calibration"] = {t: c.model_dump() for t, c in manifest.calibration.items()}
         if version:
             card["version"] = version
-        card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        click.echo(f"and to the adapter card {card_file}")
+        click.echo(f"and to the adapter card {write_card(adapter_dir, card)}")
 
 
 @model.command("data")
@@ -292,11 +287,10 @@ def record_eval_cmd(eval_json, adapter_dir) -> None:
     import json
 
     from integration.inference.bundle import Calibration, calibration_sha256
-    from training.build import ADAPTER_CARD, adapter_sha256, eval_summary
+    from training.build import adapter_sha256, eval_summary, read_card, write_card
 
     report = json.loads(Path(eval_json).read_text(encoding="utf-8"))[0]
-    card_file = Path(adapter_dir) / ADAPTER_CARD
-    card = json.loads(card_file.read_text(encoding="utf-8"))
+    card = read_card(adapter_dir)
     evaluated = report["bundle"]
     if evaluated.get("adapter_sha256") != adapter_sha256(adapter_dir):
         raise click.ClickException(f"{eval_json} evaluated another adapter than {adapter_dir}")
@@ -305,5 +299,5 @@ def record_eval_cmd(eval_json, adapter_dir) -> None:
         raise click.ClickException(f"{eval_json} was decided with another calibration than the card's "
                                    "(run radlite model build, then evaluate again)")
     card["eval"] = eval_summary(report)
-    card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    click.echo(f"held-out scores of {evaluated['name']} {evaluated['version']} recorded in {card_file}")
+    click.echo(f"held-out scores of {evaluated['name']} {evaluated['version']} recorded in "
+               f"{write_card(adapter_dir, card)}")

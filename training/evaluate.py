@@ -121,8 +121,8 @@ def markdown(reports: Sequence[dict[str, Any]]) -> str:
 
 
 def per_label(report: dict[str, Any]) -> list[str]:
-    """Per-label accuracy (exact status, as the paper reports it) and positive-class F1 with gold
-    support, for the multi-label tasks of one report (abnormality detection)."""
+    """Per-label accuracy (exact status, as the paper reports it) and positive-class F1, for the
+    multi-label tasks of one report (abnormality detection)."""
     lines: list[str] = []
     for name, res in report["tasks"].items():
         metrics = res["metrics"]
