@@ -49,10 +49,12 @@ DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "radlite-mini"
 @click.option("--threads", default=0, show_default=True, help="torch CPU threads (0 = default).")
 @click.option("--bf16/--no-bf16", default=False, show_default=True, help="bfloat16 autocast.")
 @click.option("--checkpoint-every", default=50, show_default=True)
+@click.option("--init-adapter", type=click.Path(file_okay=False, exists=True),
+              help="Start from this LoRA adapter's weights (same rank, alpha and targets), e.g. a second stage.")
 @click.option("--group-by-length", default=16, show_default=True,
               help="Draw this many batches at once and batch examples of similar length (1 = off).")
 def train_cmd(base_dir, data_dir, out, rank, alpha, dropout, steps, batch_size, grad_accum, lr, max_len,
-              tasks, task_weights, seed, threads, bf16, checkpoint_every, group_by_length) -> None:
+              tasks, task_weights, seed, threads, bf16, checkpoint_every, init_adapter, group_by_length) -> None:
     """Multi-task LoRA fine-tuning (resumes from OUT/checkpoint if present)."""
     from training.train import TrainConfig, train
 
@@ -67,7 +69,7 @@ def train_cmd(base_dir, data_dir, out, rank, alpha, dropout, steps, batch_size, 
     cfg = TrainConfig(base=base_dir, data=data_dir, out=out, rank=rank, alpha=alpha, dropout=dropout,
                       steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_len=max_len,
                       tasks=tuple(tasks), task_weights=weights, seed=seed, threads=threads, bf16=bf16,
-                      checkpoint_every=checkpoint_every, group_by_length=group_by_length)
+                      checkpoint_every=checkpoint_every, group_by_length=group_by_length, init_adapter=init_adapter)
     try:
         adapter = train(cfg)
     except (FileNotFoundError, ValueError) as exc:
@@ -164,15 +166,18 @@ def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, batch_siz
                    f"(default: the committed {DEFAULT_ADAPTER.name} adapter, if the bundle was built from it).")
 @click.option("--version", "version", default=None, help="New version for bundle and card (a calibration changes answers).")
 @click.option("--dry-run", is_flag=True, help="Fit and print; write nothing.")
+@click.option("--min-positives", type=click.IntRange(min=1), default=None,
+              help="Fit a slot's bias only with this many val positives (default: training.calibrate.MIN_POSITIVES).")
 @click.option("--threads", default=0, show_default=True)
 @click.option("--batch-size", default=16, show_default=True)
-def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_run, threads, batch_size) -> None:
+def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_run, min_positives, threads,
+                  batch_size) -> None:
     """Fit per-slot decision biases on the val split and record them in the bundle (and adapter card)."""
     from integration.inference.bundle import Calibration, load_bundle, write_manifest
     from integration.tasks import TASKS
     from integration.inference import Engine
     from training.build import ADAPTER_CARD, adapter_sha256, read_card, write_card
-    from training.calibrate import fit, per_slot_table, slot_probs_on
+    from training.calibrate import MIN_POSITIVES, fit, per_slot_table, slot_probs_on
 
     bundle = load_bundle(bundle_dir)
     names = list(tasks) or [t for t in bundle.manifest.tasks if TASKS[t].slots is not None]
@@ -192,7 +197,7 @@ def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_
             probs, gold = slot_probs_on(engine, data_dir, name, limit=limit)
         except (FileNotFoundError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-        result = fit(TASKS[name], probs, gold)
+        result = fit(TASKS[name], probs, gold, min_positives=min_positives or MIN_POSITIVES)
         fitted[name] = Calibration(bias=result.bias, fitted=result.record("val"))
         click.echo(f"\n{name}: {result.metric} on val (n={result.n}) {result.before:.3f} -> {result.after:.3f} "
                    f"in-sample, {result.cross_after:.3f} cross-fitted (each half of val with biases fitted "
@@ -225,13 +230,16 @@ def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_
               help="Cap on each task's train rows (0: no cap).")
 @click.option("--max-eval-per-task", type=click.IntRange(min=0), default=0, show_default=True,
               help="Cap on each task's val and test rows (0: keep all).")
-def data(data_dir: str, out: str, seed: int, max_per_task: int, max_eval_per_task: int) -> None:
+@click.option("--transplant-target", type=click.IntRange(min=0), default=150, show_default=True,
+              help="Abnormality detection: add train rows (a positive sentence moved into another train "
+                   "report) until each finding has this many train positives (0: none; docs/data.md).")
+def data(data_dir: str, out: str, seed: int, max_per_task: int, max_eval_per_task: int, transplant_target: int) -> None:
     """Build the nine-task training data from the public reports plus documented generators (docs/data.md)."""
     from training.data import DataDirError, build_dataset, format_counts
 
     try:
         counts = build_dataset(Path(data_dir), Path(out), seed=seed, max_per_task=max_per_task or None,
-                               max_eval_per_task=max_eval_per_task or None)
+                               max_eval_per_task=max_eval_per_task or None, transplant_target=transplant_target)
     except DataDirError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_counts(counts))

@@ -49,6 +49,9 @@ class TrainConfig:
     group_by_length: int = 16  # batches drawn together and sorted by length (1 = off); see batches()
     threads: int = 0  # torch CPU threads; 0 = torch's default
     bf16: bool = False  # autocast to bfloat16 (CPUs with AVX512-BF16/AMX, or GPUs)
+    # Start from this LoRA adapter's weights instead of LoRA's initialisation (a second stage on
+    # new data); its rank, alpha and targets must equal the ones above.
+    init_adapter: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,6 +151,31 @@ def answer_loss(model: Any, input_ids, labels, mask):
     return F.cross_entropy(logits.float(), target[keep])
 
 
+def load_init_adapter(model: Any, cfg: TrainConfig) -> str:
+    """Load ``cfg.init_adapter``'s LoRA weights into ``model``; returns their sha256."""
+    from peft import set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    from training.build import ADAPTER_WEIGHTS, adapter_sha256
+
+    folder = Path(cfg.init_adapter or "")
+    config_path = folder / "adapter_config.json"
+    if not config_path.is_file() or not (folder / ADAPTER_WEIGHTS).is_file():
+        raise FileNotFoundError(f"--init-adapter {folder}: no adapter_config.json + {ADAPTER_WEIGHTS} there")
+    theirs = json.loads(config_path.read_text())
+    mismatched = [f"{name} {other} (this run: {ours})" for name, ours, other in (
+        ("rank", cfg.rank, theirs.get("r")),
+        ("alpha", cfg.alpha, theirs.get("lora_alpha")),
+        ("targets", sorted(cfg.targets), sorted(theirs.get("target_modules") or [])),
+    ) if ours != other]
+    if mismatched:
+        raise ValueError(f"--init-adapter {folder} has another shape: {'; '.join(mismatched)}")
+    result = set_peft_model_state_dict(model, load_peft_weights(str(folder), device="cpu"))
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(f"--init-adapter {folder}: weights this model does not have: {result.unexpected_keys[:3]}")
+    return adapter_sha256(folder)
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warmup, then cosine decay to 10% of the peak."""
     if step < cfg.warmup:
@@ -197,6 +225,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora).to(device)
+    init_sha256 = load_init_adapter(model, cfg) if cfg.init_adapter else None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -219,6 +248,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         "device": device,
         # The prompts this adapter learned; a bundle built from it is served with exactly these.
         "prompt_format": PROMPT_FORMAT_VERSION,
+        "init_adapter_sha256": init_sha256,
     }
     (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
 

@@ -245,6 +245,45 @@ def test_rule_labeler_core_rules():
     assert labeler.label("No definite effusion.").status("Pleural Effusion") == "uncertain"
 
 
+def test_transplant_moves_a_positive_sentence_between_train_reports_and_relabels():
+    from training.data.iu import Report
+    from training.data.transplant import SOURCE, _value, transplant_rows
+
+    labeler = RuleLabeler({"Pneumothorax": ["pneumothorax"], "Support Devices": ["catheter"],
+                           "Pleural Effusion": ["effusion"]}, {})
+    reports = [
+        Report(1, "Small right pneumothorax. No effusion.", "Pneumothorax.", (), "train"),
+        Report(2, "Heart is normal. Mild scoliosis.", "", (), "train"),
+        Report(3, "Right catheter tip in the SVC. No pneumothorax.", "", (), "train"),
+        Report(4, "Heart size normal.", "", (), "train"),
+        Report(5, "Large left pneumothorax.", "", (), "test"),
+        Report(6, "Left catheter tip in the atrium.", "", (), "val"),
+    ]
+    values = {r.uid: _value(r, labeler) for r in reports}
+    rows = transplant_rows(random.Random(0), reports, labeler, values, target=3)
+    assert rows == transplant_rows(random.Random(0), reports, labeler, values, target=3)
+    assert {r["split"] for r in rows} == {"train"} and {r["source"] for r in rows} == {SOURCE}
+    texts = [r["input"]["report"] for r in rows]
+    assert not any("Large left" in t or "atrium" in t for t in texts)  # val and test are never donors
+    values_out = [TASKS["abnormality_detection"].parse(r["output"]).value for r in rows]
+    # One train positive each, target 3: two rows made for each; effusion has no positive sentence.
+    assert len(rows) == 4
+    assert sum("Small right pneumothorax." in t for t in texts) == 2
+    assert not any(v["Pleural Effusion"] == "positive" for v in values_out)
+    thorax = [(t, v) for t, v in zip(texts, values_out) if "Small right pneumothorax." in t]
+    for t, v in thorax:
+        assert v["Pneumothorax"] == "positive" and v["No Finding"] == "negative"
+    assert "CXR1" not in {r["report_id"] for r in rows if "Small right pneumothorax." in r["input"]["report"]}
+    for row, v in zip(rows, values_out):
+        if "Right catheter tip in the SVC." not in row["input"]["report"] or row["report_id"] == "CXR3":
+            continue
+        assert v["Support Devices"] == "positive"
+        # a device alone leaves a normal host normal (CheXpert's No Finding rule), relabelled, not assumed
+        host_normal = values[int(row["report_id"][3:])]["No Finding"] == "positive"
+        assert (v["No Finding"] == "positive") == host_normal
+    assert transplant_rows(random.Random(0), reports, labeler, values, target=1) == []
+
+
 def test_mesh_terms_to_entities():
     assert sorted(mesh_entities("Opacity/lung/base/left/patchy")) == [
         ("left base", "ANAT-DP"), ("lung", "ANAT-DP"), ("opacity", "OBS-DP")]
@@ -354,6 +393,19 @@ def test_every_task_has_train_and_test_rows_and_counts_match(rows, full_build):
             assert counts[task][split] > 0, (task, split)
         for split in SPLITS:
             assert counts[task][split] == sum(1 for r in rows if r["task"] == task and r["split"] == split)
+
+
+@needs_data
+def test_transplanted_rows_are_train_only_and_lift_every_finding(rows):
+    from training.data.transplant import DEFAULT_TARGET, FINDINGS, SOURCE
+
+    ab = [r for r in rows if r["task"] == "abnormality_detection"]
+    moved = [r for r in ab if r["source"] == SOURCE]
+    assert moved and {r["split"] for r in moved} == {"train"}
+    parse = TASKS["abnormality_detection"].parse
+    train_positives = {label: sum(parse(r["output"]).value[label] == "positive" for r in ab if r["split"] == "train")
+                       for label in FINDINGS}
+    assert min(train_positives.values()) >= DEFAULT_TARGET, train_positives
 
 
 @needs_data

@@ -163,3 +163,23 @@ def test_build_carries_the_card_calibration_into_the_bundle(tiny_hf, data_dir, t
     (adapter / ADAPTER_CARD).write_text(json.dumps({"prompt_format": PROMPT_FORMAT_VERSION, "calibration": calibration}))
     bundle = build(tiny_hf, tmp_path / "bundle", name="x", version="0", base_model="b", adapter_dir=adapter)
     assert bundle.manifest.calibration["abnormality_detection"].bias == {"Support Devices": {"positive": 3.5}}
+
+
+def test_init_adapter_starts_from_its_weights_and_refuses_another_shape(tiny_hf, data_dir, tmp_path) -> None:
+    from peft.utils import load_peft_weights
+
+    first = train(_cfg(tiny_hf, data_dir, tmp_path / "first", steps=3), progress=False)
+    # Zero steps from the first adapter: the saved adapter is the first one, weight for weight.
+    again = train(_cfg(tiny_hf, data_dir, tmp_path / "again", steps=0, init_adapter=str(first)), progress=False)
+    ours, theirs = load_peft_weights(str(again), device="cpu"), load_peft_weights(str(first), device="cpu")
+    assert ours.keys() == theirs.keys()
+    assert any(k.endswith("lora_B.weight") and v.abs().sum() > 0 for k, v in theirs.items())  # not LoRA's init
+    for key in ours:
+        torch.testing.assert_close(ours[key], theirs[key], atol=0, rtol=0)
+    meta = json.loads((tmp_path / "again" / "run.json").read_text())
+    assert meta["init_adapter_sha256"] == adapter_sha256(first)
+
+    with pytest.raises(ValueError, match="rank"):
+        train(_cfg(tiny_hf, data_dir, tmp_path / "other", steps=1, rank=8, init_adapter=str(first)), progress=False)
+    with pytest.raises(FileNotFoundError):
+        train(_cfg(tiny_hf, data_dir, tmp_path / "none", steps=1, init_adapter=str(tmp_path)), progress=False)

@@ -34,6 +34,7 @@ from training.data.rads import rads_rows
 from training.data.rows import Row, rng
 from training.data.staging import staging_rows
 from training.data.temporal import temporal_rows
+from training.data.transplant import DEFAULT_TARGET as DEFAULT_TRANSPLANT_TARGET, transplant_rows
 
 DEFAULT_MAX_PER_TASK = 4000
 ROW_KEYS = ("task", "input", "output", "source", "split", "report_id")
@@ -140,7 +141,8 @@ def _cap(rows: list[Row], limit: int | None, seed: int, name: str) -> list[Row]:
 
 
 def generate_rows(data_dir: Path, *, seed: int = 0, report_limit: int | None = None, rads_per_system: int = 600,
-                  staging_reports: int = 5400) -> tuple[list[Row], list[Report]]:
+                  staging_reports: int = 5400,
+                  transplant_target: int = DEFAULT_TRANSPLANT_TARGET) -> tuple[list[Row], list[Report]]:
     """Every row of every task, uncapped, in a fixed order."""
     check_data_dir(data_dir)
     reports = load_reports(data_dir)
@@ -151,12 +153,14 @@ def generate_rows(data_dir: Path, *, seed: int = 0, report_limit: int | None = N
     # generators whose input is the findings alone
     findings_labels = {r.uid: labeler.label(r.findings) for r in reports}
     labels = {r.uid: findings_labels[r.uid] + labeler.label(r.impression) for r in reports}
-    normal = {r.uid for r in reports if combined_value(r, labels[r.uid])[0][NO_FINDING] == POSITIVE}
+    values = {r.uid: combined_value(r, labels[r.uid])[0] for r in reports}
+    normal = {uid for uid, value in values.items() if value[NO_FINDING] == POSITIVE}
 
     rows: list[Row] = []
     rows += impression_rows(reports)
     impression_ok = {uid_of(row["report_id"]) for row in rows}
     rows += abnormality_rows(reports, labels)
+    rows += transplant_rows(rng(seed, "transplant"), reports, labeler, values, target=transplant_target)
     rows += ner_rows(reports, labels)
     rows += temporal_rows(rng(seed, "temporal"), reports, findings_labels, normal, per_report=3)
     rows += nli_rows(rng(seed, "nli"), reports, findings_labels)
@@ -172,16 +176,19 @@ def generate_rows(data_dir: Path, *, seed: int = 0, report_limit: int | None = N
 
 def build_dataset(data_dir: Path, out_dir: Path, *, seed: int = 0, max_per_task: int | None = DEFAULT_MAX_PER_TASK,
                   max_eval_per_task: int | None = None, report_limit: int | None = None, rads_per_system: int = 600,
-                  staging_reports: int = 5400) -> dict[str, dict[str, int]]:
+                  staging_reports: int = 5400,
+                  transplant_target: int = DEFAULT_TRANSPLANT_TARGET) -> dict[str, dict[str, int]]:
     """Build and write the dataset; returns counts per task x split.
 
     ``max_per_task`` caps each task's train rows (None: no cap); ``max_eval_per_task`` caps each
     task's val and test rows (default: keep all). Both draws are seeded. ``report_limit`` keeps
-    only the first N IU reports of each split (for fast tests).
+    only the first N IU reports of each split (for fast tests). ``transplant_target``: train
+    positives each abnormality label is lifted to by transplanted sentences (0 = none; see
+    :mod:`training.data.transplant`).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     rows, reports = generate_rows(data_dir, seed=seed, report_limit=report_limit, rads_per_system=rads_per_system,
-                                  staging_reports=staging_reports)
+                                  staging_reports=staging_reports, transplant_target=transplant_target)
     check_split(rows, data_dir)
     check_text_leakage(rows, reports)
     rows, dropped = dedupe_generated(rows)
@@ -213,7 +220,8 @@ def build_dataset(data_dir: Path, out_dir: Path, *, seed: int = 0, max_per_task:
     (out_dir / "counts.json").write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
     manifest = {
         "seed": seed, "max_per_task": max_per_task, "max_eval_per_task": max_eval_per_task, "report_limit": report_limit,
-        "rads_per_system": rads_per_system, "staging_reports": staging_reports, "generated_duplicates_dropped": dropped,
+        "rads_per_system": rads_per_system, "staging_reports": staging_reports,
+        "transplant_target": transplant_target, "generated_duplicates_dropped": dropped,
         "sources": sources,
         "train_val_rows_with_an_input_identical_to_a_test_input": identical,
         "note": "Rows with a 'generated:' source are synthetic: never report their scores as scores on real reports.",
