@@ -262,7 +262,7 @@ def install_cmd(run_dir, dest, version, base_model, eval_json, data_manifest) ->
     import json
 
     from integration.tasks import TASKS
-    from training.build import LEGACY_PROMPT_FORMAT, copy_adapter, eval_summary
+    from training.build import ADAPTER_CARD, LEGACY_PROMPT_FORMAT, adapter_sha256, copy_adapter, eval_summary, read_card
 
     run = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
     card = {
@@ -276,6 +276,12 @@ def install_cmd(run_dir, dest, version, base_model, eval_json, data_manifest) ->
     }
     if data_manifest:
         card["training"]["data"] = json.loads(Path(data_manifest).read_text(encoding="utf-8"))
+    init = run.get("init_adapter_sha256")
+    if init:  # a second stage: keep the record of the stage it started from, when that is what it replaces
+        card["training"]["init_adapter_sha256"] = init
+        if (Path(dest) / ADAPTER_CARD).is_file() and adapter_sha256(dest) == init:
+            earlier = read_card(dest)
+            card["training"]["init"] = {"version": earlier.get("version"), **earlier.get("training", {})}
     if eval_json:
         card["eval"] = eval_summary(json.loads(Path(eval_json).read_text(encoding="utf-8"))[0])
     path = copy_adapter(Path(run_dir) / "adapter", dest, card)

@@ -179,6 +179,22 @@ def test_init_adapter_starts_from_its_weights_and_refuses_another_shape(tiny_hf,
     meta = json.loads((tmp_path / "again" / "run.json").read_text())
     assert meta["init_adapter_sha256"] == adapter_sha256(first)
 
+    # Installed over the adapter it started from, the card keeps that stage's record.
+    from click.testing import CliRunner
+
+    from training.build import read_card
+    from training.cli import model
+
+    dest = tmp_path / "installed"
+    for run, version in (("first", "0.1.0"), ("again", "0.2.0")):
+        result = CliRunner().invoke(model, ["install", str(tmp_path / run), "--dest", str(dest), "--version", version])
+        assert result.exit_code == 0, result.output
+    card = read_card(dest)
+    assert card["version"] == "0.2.0"
+    assert card["training"]["init_adapter_sha256"] == adapter_sha256(first)
+    assert card["training"]["init"]["version"] == "0.1.0"
+    assert card["training"]["init"]["steps_completed"] == 3
+
     with pytest.raises(ValueError, match="rank"):
         train(_cfg(tiny_hf, data_dir, tmp_path / "other", steps=1, rank=8, init_adapter=str(first)), progress=False)
     with pytest.raises(FileNotFoundError):
