@@ -284,6 +284,26 @@ def test_transplant_moves_a_positive_sentence_between_train_reports_and_relabels
     assert transplant_rows(random.Random(0), reports, labeler, values, target=1) == []
 
 
+def test_transplant_replaces_the_hosts_own_sentence_about_the_finding():
+    from training.data.iu import Report
+    from training.data.transplant import _value, transplant_rows
+
+    labeler = RuleLabeler({"Pneumothorax": ["pneumothorax"]}, {})
+    reports = [
+        Report(1, "Small right pneumothorax.", "", (), "train"),
+        Report(2, "No pneumothorax. Heart is normal. No pneumothorax is seen.", "", (), "train"),
+        Report(3, "Heart is normal.", "No pneumothorax.", (), "train"),  # its impression names it: no host
+    ]
+    values = {r.uid: _value(r, labeler) for r in reports}
+    rows = transplant_rows(random.Random(0), reports, labeler, values, target=3)
+    # A coherent report one sentence away from its host's own row, never "no pneumothorax" beside it.
+    assert [(r["report_id"], r["input"]["report"]) for r in rows] == [
+        ("CXR2", "FINDINGS: Small right pneumothorax. Heart is normal."),
+        ("CXR2", "FINDINGS: Small right pneumothorax. Heart is normal."),
+    ]
+    assert TASKS["abnormality_detection"].parse(rows[0]["output"]).value["Pneumothorax"] == "positive"
+
+
 def test_mesh_terms_to_entities():
     assert sorted(mesh_entities("Opacity/lung/base/left/patchy")) == [
         ("left base", "ANAT-DP"), ("lung", "ANAT-DP"), ("opacity", "OBS-DP")]

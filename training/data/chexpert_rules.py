@@ -218,6 +218,14 @@ class RuleLabeler:
         unmentions = {_label_of(p.stem): _read_phrases(p) for p in sorted(unmention_dir.glob("*.txt"))}
         return cls(mentions, unmentions)
 
+    def names(self, label: str, text: str) -> bool:
+        """Whether ``text`` holds one of ``label``'s mention phrases, whatever it says of it
+        (negated, hedged, or an anatomy word such as "cardiomediastinal silhouette")."""
+        from training.data.iu import sentences
+
+        regex = self._mention_re.get(label)
+        return bool(regex) and any(regex.search(f" {s.lower()} ") for s in sentences(text))
+
     # -- classification -------------------------------------------------------------------------
 
     @staticmethod
