@@ -28,10 +28,10 @@ data the two form a minimal pair: the same report, one sentence apart, opposite 
 Per label L, ``target`` minus L's positives among the train reports' own rows are added (labels
 that already have that many get none). A row made for one label can carry others too (a host
 with a device, a donor sentence naming two findings): that is counted in the manifest, not
-subtracted, so every label gets its full share of rows made for it. Only train reports are used, as donors and hosts: val and test are
-never touched, and no test sentence can enter (the donors are train sentences). Rows carry the
-host's report id and split and the source ``chexpert_rules+transplant``, so the manifest counts
-them apart. The clinical story of a transplanted report can be odd (a device in a report whose
+subtracted, so every label gets its full share of rows made for it. Only train reports are used,
+as donors and hosts: val and test are never touched, and no test sentence can enter (the donors
+are train sentences). Rows carry the host's report id and split and the source
+``chexpert_rules+transplant``, so the manifest counts them apart. The clinical story of a transplanted report can be odd (a device in a report whose
 impression says "normal chest"); the labels still follow the rules that label every other row.
 """
 
@@ -95,7 +95,9 @@ def transplant_rows(rand: random.Random, reports: list[Report], labeler: RuleLab
             parts = sentences(host.findings)
             naming = [i for i, part in enumerate(parts) if labeler.names(label, part)]
             if naming:
-                parts = [sentence if i == naming[0] else part for i, part in enumerate(parts) if i == naming[0] or i not in naming]
+                first, *others = naming
+                parts[first] = sentence
+                parts = [part for i, part in enumerate(parts) if i not in others]
             else:
                 parts.insert(rand.randint(0, len(parts)), sentence)
             moved = replace(host, findings=" ".join(parts))
