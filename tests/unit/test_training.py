@@ -55,10 +55,62 @@ def test_loss_only_on_answer_tokens(tiny_hf) -> None:
 
     tok = AutoTokenizer.from_pretrained(tiny_hf)
     end_id = tok.convert_tokens_to_ids("<|im_end|>")
-    ids, labels = encode(tok, {"task": "m_staging", "input": {"report": "Liver lesions."}, "output": "M1"}, end_id)
+    ids, labels, weights = encode(tok, {"task": "m_staging", "input": {"report": "Liver lesions."}, "output": "M1"},
+                                  end_id, option_weight=4.0)
     answer = [t for t in labels if t != -100]
     assert answer == tok("M1", add_special_tokens=False)["input_ids"] + [end_id]
-    assert ids[-len(answer):] == answer and len(labels) == len(ids)
+    assert ids[-len(answer):] == answer and len(labels) == len(ids) == len(weights)
+    assert set(weights) == {1.0}  # not a slot-scored task: option_weight does not apply
+
+
+def _checklist_row(**statuses: str) -> dict:
+    from integration.tasks.abnormality_detection import CHEXPERT_LABELS, render_abnormalities
+
+    value = {label: "negative" for label in CHEXPERT_LABELS} | statuses
+    return {"task": "abnormality_detection", "input": {"report": "Left apical pleural thickening."},
+            "output": render_abnormalities(value)}
+
+
+def test_option_weight_lands_on_non_default_decisions_only(tiny_hf) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_hf)
+    end_id = tok.convert_tokens_to_ids("<|im_end|>")
+    row = _checklist_row(**{"Pleural Other": "positive", "Lung Opacity": "uncertain"})
+    ids, labels, weights = encode(tok, row, end_id, option_weight=4.0)
+    weighted = [tok.decode([ids[i]]) for i, w in enumerate(weights) if w != 1.0]
+    assert weighted == [" uncertain", " positive"] and {w for w in weights if w != 1.0} == {4.0}
+    # Which tokens: those two decisions, in answer order (Lung Opacity precedes Pleural Other).
+    answer_text = tok.decode([t for t, w in zip(ids, weights) if w == 4.0])
+    assert answer_text == " uncertain positive"
+    assert set(encode(tok, row, end_id)[2]) == {1.0}  # weight 1: plain answer loss
+    assert set(encode(tok, _checklist_row(), end_id, option_weight=4.0)[2]) == {1.0}  # all at default
+
+
+def test_weighted_answer_loss_is_the_weighted_mean(tiny_hf) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.train import answer_loss, collate
+
+    tok = AutoTokenizer.from_pretrained(tiny_hf)
+    end_id = tok.convert_tokens_to_ids("<|im_end|>")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_hf),
+                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    batch = [encode(tok, _checklist_row(**{"Pleural Other": "positive"}), end_id, option_weight=5.0)]
+    input_ids, labels, mask, weights = collate(batch, end_id)
+    with torch.no_grad():
+        plain = answer_loss(model, input_ids, labels, mask).item()
+        ones = answer_loss(model, input_ids, labels, mask, torch.ones_like(weights)).item()
+        weighted = answer_loss(model, input_ids, labels, mask, weights).item()
+        marked = weights[0].tolist().index(5.0)
+        only = torch.zeros_like(weights)
+        only[0, marked] = 1.0
+        decision = answer_loss(model, input_ids, labels, mask, only).item()  # that one token's loss
+    n = sum(t != -100 for t in labels[0, 1:].tolist())  # answer tokens the loss sees (after the shift)
+    assert ones == pytest.approx(plain, rel=1e-5)
+    assert weighted == pytest.approx((plain * n + 4.0 * decision) / (n + 4.0), rel=1e-4)
+    assert weighted != pytest.approx(plain, rel=1e-3)
 
 
 def test_sampler_is_task_balanced() -> None:
