@@ -85,26 +85,19 @@ def encode(tokenizer: Any, row: dict[str, Any], end_id: int, option_weight: floa
     return prompt + answer, [-100] * len(prompt) + answer, [1.0] * len(prompt) + weights
 
 
-_PLANS: dict[tuple[int, str], Any] = {}
-
-
 def non_default_options(tokenizer: Any, task: Any, answer: list[int]) -> list[int]:
     """Positions in a slot answer's tokens where a slot's option is not its default.
 
     Uses the engine's own layout of the answer (:func:`slot_plan`); that layout places every
     option where the default's token stands, so it holds for any answer only when each option is a
-    single token -- otherwise this refuses rather than weight the wrong tokens."""
+    single token -- otherwise this refuses rather than weight the wrong tokens. (Rebuilt per call:
+    a few dozen short tokenizations, nothing beside a training step.)"""
     from integration.inference.engine import slot_plan
 
-    key = (id(tokenizer), task.name)
-    if key not in _PLANS:
-        plan = slot_plan(tokenizer, task.slots)
-        options = [tokenizer(task.slots.option_text(o), add_special_tokens=False)["input_ids"]
-                   for o in task.slots.options]
-        if any(len(ids) != 1 for ids in options):
-            raise ValueError(f"{task.name}: option_weight needs single-token slot options with this tokenizer")
-        _PLANS[key] = plan
-    plan = _PLANS[key]
+    plan = slot_plan(tokenizer, task.slots)
+    options = [tokenizer(task.slots.option_text(o), add_special_tokens=False)["input_ids"] for o in task.slots.options]
+    if any(len(ids) != 1 for ids in options):
+        raise ValueError(f"{task.name}: option_weight needs single-token slot options with this tokenizer")
     if len(answer) != len(plan.answer):
         raise ValueError(f"{task.name}: answer does not follow the slot layout")
     return [p for p in plan.positions if answer[p] != plan.answer[p]]
