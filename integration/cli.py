@@ -125,6 +125,7 @@ def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, que
     from integration.audit import configure_logging
     from integration.inference import BundleError, Request
     from integration.tasks import TaskInput, get_task
+    from integration.worker import decided_record
 
     configure_logging("WARNING")  # stdout carries the JSON result only; logs go to stderr
 
@@ -138,16 +139,35 @@ def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, que
     x = TaskInput(report=report, prior_report=_read_text(prior, prior_file, "prior"),
                   hypothesis=hypothesis, question=question)
     try:
-        out = _router(ctx, bundle).run([Request(task_name, x, mode)])[0]
+        router = _router(ctx, bundle)
+        request = Request(task_name, x, mode)
+        out = router.run([request])[0]
     except (BundleError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    record = decided_record(out, request, router, _settings(ctx).decisions.min_confidence)
+    # What the adapter would write: ``value`` is None when it abstains (``abstention`` says why);
+    # the model's own answer is ``model_value``.
     payload = {
-        **out.result.model_dump(),
+        "task": task_name,
+        "value": record["value"],
+        "source": record["source"],
+        "confidence": record["confidence"],
+        "threshold": record["threshold"],
+        "abstained": record["abstained"],
+        "abstention": record["abstention"],
+        "evidence": record["evidence"],
+        "model_value": record["model_value"],
+        "parsed": out.result.parsed,
+        "error": out.result.error,
+        "raw": out.result.raw,
         "mode": out.mode,
         "prompt_tokens": out.prompt_tokens,
         "output_tokens": out.output_tokens,
         "seconds": round(out.seconds, 3),
     }
+    for key in ("disagreement", "abstained_items"):
+        if record.get(key):
+            payload[key] = record[key]
     if out.label_probs:
         payload["label_probs"] = {k: round(v, 4) for k, v in out.label_probs.items()}
     if out.slot_probs:

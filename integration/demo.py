@@ -133,6 +133,28 @@ def run_demo(
             fhir.stop()
 
 
+def _decision(res: dict[str, Any]) -> str:
+    """One result as a line: the value and where it came from, or why nothing is written."""
+    if res.get("skipped"):
+        return f"(skipped: {res.get('error')})"
+    if res.get("abstained"):
+        why = (res.get("abstention") or {}).get("reason")
+        text = f"abstained ({why}); model said {_short(res.get('model_value'), 60)}"
+    elif not res.get("parsed") and res.get("source") is None:
+        text = f"(unparsed: {res.get('error')})"
+    else:
+        conf = res.get("confidence")
+        text = f"{_short(res.get('value'), 80)}  [{res.get('source')}" + (f", {conf:.2f}]" if conf is not None else "]")
+        if res.get("abstained_items"):
+            text += f"  ({len(res['abstained_items'])} item(s) not written)"
+    return text
+
+
+def _short(value: Any, n: int) -> str:
+    text = " ".join(str(value).split())
+    return text[:n] + ("…" if len(text) > n else "")
+
+
 def describe(result: DemoResult) -> str:
     """A readable summary: per report, the tasks' answers and the resources written."""
     lines = []
@@ -140,9 +162,7 @@ def describe(result: DemoResult) -> str:
         report = (job.get("report") or {}).get("reference") or job.get("report")
         lines.append(f"\n{report} (version {job.get('version')}): {job.get('state')}")
         for task, res in (job.get("results") or {}).items():
-            value = res.get("value") if res.get("parsed") else f"(unparsed: {res.get('error')})"
-            text = " ".join(str(value).split())
-            lines.append(f"  {task:<22} {text[:110] + ('…' if len(text) > 110 else '')}")
+            lines.append(f"  {task:<22} {_decision(res)}")
         written = job.get("written") or {}
         for entry in written.get("resources", []):
             what = entry.get("task") or entry.get("role")

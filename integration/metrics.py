@@ -7,6 +7,8 @@ Where they are recorded:
   intake request (hooks in :mod:`integration.api.metrics`);
 * worker: ``radlite_inference_seconds{task,mode}`` (each request's share of its batch),
   ``radlite_inference_tokens_total{task,kind}``, ``radlite_inference_parse_failures_total{task}``;
+* worker, per decided result: ``radlite_results_decided_total{task,source}`` and
+  ``radlite_results_abstained_total{task,reason}`` (integration/evidence/decide.py);
 * write-back: ``radlite_writeback_total{outcome}`` (written, retried, dead_lettered, lease_lost,
   released);
 * dead letters: ``radlite_dead_lettered_total{stage}`` when a job is dead-lettered, and the gauge
@@ -57,6 +59,17 @@ PARSE_FAILURES = Counter(
     "Model answers the task's parser could not read (stored as a result with an error).",
     ["task"],
 )
+RESULTS_DECIDED = Counter(
+    "radlite_results_decided_total",
+    "Task results kept for writing, by the source of the answer (stated, verified, model).",
+    ["task", "source"],
+)
+RESULTS_ABSTAINED = Counter(
+    "radlite_results_abstained_total",
+    "Task results or result items not written, by reason (low_confidence, verifier_disagrees, "
+    "no_evidence, report_negates, ...).",
+    ["task", "reason"],
+)
 WRITEBACK = Counter(
     "radlite_writeback_total",
     "Write-back attempts by outcome: written, retried, dead_lettered, lease_lost, released.",
@@ -81,6 +94,14 @@ def observe_inference(task: str, mode: str, seconds: float, prompt_tokens: int, 
     INFERENCE_TOKENS.labels(task, "output").inc(max(0, output_tokens))
     if not parsed:
         PARSE_FAILURES.labels(task).inc()
+
+
+def decided(task: str, source: str) -> None:
+    RESULTS_DECIDED.labels(task, source).inc()
+
+
+def abstained(task: str, reason: str) -> None:
+    RESULTS_ABSTAINED.labels(task, reason).inc()
 
 
 def dead_lettered(stage: str, n: int = 1) -> None:

@@ -70,6 +70,26 @@ class InferenceSettings(_Section):
         return v
 
 
+class DecisionSettings(_Section):
+    """How model answers become written results (integration/evidence/decide.py)."""
+
+    # task -> minimum confidence for writing an answer that rests on the model alone; overrides
+    # the bundle's thresholds (chosen on val data) for this site. 0 writes every such answer.
+    min_confidence: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("min_confidence")
+    @classmethod
+    def _known_tasks(cls, value: dict[str, float]) -> dict[str, float]:
+        from integration.tasks import TASKS
+
+        for task, threshold in value.items():
+            if task not in TASKS:
+                raise ValueError(f"unknown task {task!r}")
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"{task}: a confidence threshold lies between 0 and 1")
+        return value
+
+
 class StoreSettings(_Section):
     url: str = "sqlite:///var/radlite.sqlite"
     # A job whose worker died this many times is dead-lettered instead of taken again.
@@ -198,6 +218,7 @@ class AuditSettings(_Section):
 
 class Settings(_Section):
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    decisions: DecisionSettings = Field(default_factory=DecisionSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)

@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 
 from integration import metrics
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
-from integration.inference import Output, Request, Router
+from integration.evidence.decide import decide, threshold_for
+from integration.inference import Bundle, Output, Request, Router
 from integration.settings import RouteRule, Settings
 from integration.store import Job, JobStore, State
 from integration.tasks import TASKS, TaskInput
@@ -95,8 +96,9 @@ def check_routing(settings: Settings) -> None:
         raise ValueError("; ".join(problems))
 
 
-def result_record(out: Output, router: Router) -> dict[str, Any]:
-    bundle = router.engine_for(out.result.task).bundle
+def result_record(out: Output, bundle: Bundle) -> dict[str, Any]:
+    """What the store keeps of one model answer (before the decision): the answer, how it was
+    decoded, by which bundle, the probabilities behind it and what it cost."""
     record = {
         "parsed": out.result.parsed,
         "value": out.result.value,
@@ -118,7 +120,17 @@ def result_record(out: Output, router: Router) -> dict[str, Any]:
         record["label_probs"] = out.label_probs
     if out.slot_probs:
         record["slot_probs"] = out.slot_probs
+    if out.mean_logprob is not None:
+        record["mean_logprob"] = round(out.mean_logprob, 4)
     return record
+
+
+def decided_record(out: Output, request: Request, router: Router, site_thresholds: dict[str, float]) -> dict[str, Any]:
+    """The result record with the adapter's decision on it (integration/evidence/decide.py): the
+    stated answer where the report gives one, evidence, confidence, or an abstention."""
+    bundle = router.engine_for(out.result.task).bundle
+    threshold = threshold_for(out.result.task, bundle.manifest.thresholds, site_thresholds)
+    return decide(out.result.task, request.input, result_record(out, bundle), threshold)
 
 
 # -- one report: the steps the worker and the preview share ---------------------------------------
@@ -156,12 +168,17 @@ def plan_report(resource: dict[str, Any], settings: Settings,
     return ReportPlan(rule, [r.task for r in requests], requests, skipped)
 
 
-def collect_results(plan: ReportPlan, outputs: Sequence[Output], router: Router) -> dict[str, Any]:
+def collect_results(plan: ReportPlan, outputs: Sequence[Output], router: Router,
+                    site_thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """The job's ``results`` (what the store keeps and the write-back reads) from the outputs of
-    ``plan.requests``, in the same order."""
+    ``plan.requests``, in the same order, each decided against the report (stated facts,
+    evidence, confidence thresholds: ``site_thresholds`` overrides the bundle's)."""
     if len(outputs) != len(plan.tasks):
         raise ValueError(f"{len(outputs)} outputs for {len(plan.tasks)} tasks")
-    results: dict[str, Any] = {task: result_record(out, router) for task, out in zip(plan.tasks, outputs)}
+    results: dict[str, Any] = {
+        task: decided_record(out, request, router, site_thresholds or {})
+        for task, out, request in zip(plan.tasks, outputs, plan.requests)
+    }
     for task, why in plan.skipped.items():
         results[task] = {"parsed": False, "value": None, "error": f"skipped: {why}", "skipped": True}
     return results
@@ -173,7 +190,25 @@ def infer_report(resource: dict[str, Any], settings: Settings, router: Router,
     reports; :mod:`integration.preview` uses this."""
     plan = plan_report(resource, settings, prior_resource)
     outputs = router.run(plan.requests) if plan.requests else []
-    return plan, collect_results(plan, outputs, router)
+    return plan, collect_results(plan, outputs, router, settings.decisions.min_confidence)
+
+
+def record_decision(job_id: str, task: str, record: dict[str, Any]) -> None:
+    """Audit and count what was decided for one result: its source, and every abstention with its
+    reason code (never the report's words or the answer itself)."""
+    if record.get("abstained"):
+        reason = (record.get("abstention") or {}).get("reason", "unknown")
+        audit("result.abstained", job=job_id, task=task, reason=reason,
+              confidence=record.get("confidence"), threshold=record.get("threshold"))
+        metrics.abstained(task, reason)
+    else:
+        audit("result.decided", job=job_id, task=task, source=record.get("source"),
+              confidence=record.get("confidence"), evidence=sum(len(v) for v in (record.get("evidence") or {}).values()),
+              disagreement=bool(record.get("disagreement")))
+        metrics.decided(task, str(record.get("source")))
+    for item in record.get("abstained_items") or []:
+        audit("result.item_abstained", job=job_id, task=task, reason=item.get("reason"))
+        metrics.abstained(task, str(item.get("reason")))
 
 
 def _flush_logs() -> None:
@@ -259,7 +294,8 @@ class Worker:
             bind_correlation_id(plan.job.correlation_id)
             mine = outputs[i:i + len(plan.tasks)]
             i += len(plan.tasks)
-            results = collect_results(ReportPlan("", plan.tasks, plan.requests, plan.skipped), mine, self.router)
+            results = collect_results(ReportPlan("", plan.tasks, plan.requests, plan.skipped), mine, self.router,
+                                      self.settings.decisions.min_confidence)
             for task, out in zip(plan.tasks, mine):
                 bundle = results[task]["bundle"]
                 audit(
@@ -271,6 +307,7 @@ class Worker:
                                           out.result.parsed)
                 if not out.result.parsed:
                     audit("inference.parse_failed", job=plan.job.id, task=task)
+                record_decision(plan.job.id, task, results[task])
             if self.store.finish_inference(plan.job.id, self.owner, plan.tasks, results):
                 audit("job.inferred", job=plan.job.id, tasks=len(plan.tasks), batch_seconds=round(elapsed, 3))
             else:

@@ -75,7 +75,7 @@ def build(
             f"writes {PROMPT_FORMAT_VERSION!r}: retrain it (radlite model train) or check out "
             "the code it was trained with"
         )
-    for key in ("training", "calibration"):
+    for key in ("training", "calibration", "thresholds"):
         if card.get(key):
             extra[key] = card[key]
     with tempfile.TemporaryDirectory(prefix="radlite-merge-") as tmp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -225,6 +226,69 @@ def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_
         click.echo(f"and to the adapter card {write_card(adapter_dir, card)}")
 
 
+@model.command("thresholds")
+@click.option("--bundle", "bundle_dir", default="models/radlite-mini", show_default=True,
+              type=click.Path(file_okay=False, exists=True))
+@click.option("--data", "data_dir", default="var/data", show_default=True, type=click.Path(file_okay=False))
+@click.option("--task", "tasks", multiple=True, help="Task(s) to fit (default: every task the adapter writes).")
+@click.option("--limit", type=int, default=200, show_default=True, help="Use at most N val rows per task.")
+@click.option("--target", type=click.FloatRange(0, 1), default=0.90, show_default=True,
+              help="Precision the written answers must reach.")
+@click.option("--adapter", "adapter_dir", type=click.Path(file_okay=False),
+              help="Adapter whose card also records the thresholds (default: the committed adapter, if the "
+                   "bundle was built from it).")
+@click.option("--out", "out_dir", default="var/thresholds", show_default=True, type=click.Path(file_okay=False),
+              help="Where the curves (thresholds.json) and their plot (thresholds.png) go.")
+@click.option("--dry-run", is_flag=True, help="Fit and print; write no threshold.")
+@click.option("--threads", default=0, show_default=True)
+@click.option("--batch-size", default=16, show_default=True)
+def thresholds_cmd(bundle_dir, data_dir, tasks, limit, target, adapter_dir, out_dir, dry_run, threads,
+                   batch_size) -> None:
+    """Choose per-task confidence thresholds on the val split (written answers at >= --target
+    precision) and record them in the bundle and the adapter card."""
+    from integration.inference import Engine
+    from integration.inference.bundle import load_bundle, write_manifest
+    from training.build import adapter_sha256, read_card, write_card
+    from training.thresholds import TASKS as FITTED, curves_on, plot, record
+
+    bundle = load_bundle(bundle_dir)
+    names = list(tasks) or [t for t in FITTED if bundle.supports(t)]
+    if adapter_dir is None and bundle.manifest.adapter_sha256 and (DEFAULT_ADAPTER / "radlite-adapter.json").is_file() \
+            and adapter_sha256(DEFAULT_ADAPTER) == bundle.manifest.adapter_sha256:
+        adapter_dir = str(DEFAULT_ADAPTER)
+    engine = Engine(bundle, threads=threads, max_batch_size=batch_size, max_input_tokens=4096)
+    try:
+        curves = curves_on(engine, data_dir, names, limit=limit, batch_size=batch_size)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    rec = record(curves, target)
+    click.echo(f"\n| task | rows | answers | threshold | written | precision | written at 0 | precision at 0 |")
+    click.echo("|---|---|---|---|---|---|---|---|")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for name, res in rec["tasks"].items():
+        click.echo(f"| {name} | {res['rows']} | {res['answers']} | {res['threshold']:.3f} | {res['written']} | "
+                   f"{fmt(res['precision'])} | {res['written_at_0']} | {fmt(res['precision_at_0'])} |")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "thresholds.json").write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
+    plot(rec, out / "thresholds.png")
+    click.echo(f"\ncurves: {out / 'thresholds.json'}, plot: {out / 'thresholds.png'}")
+    if dry_run:
+        click.echo("dry run: no threshold written")
+        return
+    chosen = {name: res["threshold"] for name, res in rec["tasks"].items()}
+    manifest = bundle.manifest.model_copy(update={"thresholds": {**bundle.manifest.thresholds, **chosen}})
+    write_manifest(bundle.path, manifest)
+    load_bundle(bundle.path)
+    click.echo(f"thresholds written to {bundle.path}/radlite.json")
+    if adapter_dir:
+        card = read_card(adapter_dir)
+        card["thresholds"] = manifest.thresholds
+        card["thresholds_fitted"] = {k: v for k, v in rec.items() if k != "tasks"} | {
+            "tasks": {n: {k: v for k, v in r.items() if k != "curve"} for n, r in rec["tasks"].items()}}
+        click.echo(f"and to the adapter card {write_card(adapter_dir, card)}")
+
+
 @model.command("data")
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="RADLITE_SHARED_DATA", default="../shared/data",
               show_default=True, help="The public radiology data folder (also RADLITE_SHARED_DATA).")
@@ -238,13 +302,22 @@ def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_
 @click.option("--transplant-target", type=click.IntRange(min=0), default=150, show_default=True,
               help="Abnormality detection: add train rows (a positive sentence moved into another train "
                    "report) until each finding has this many train positives (0: none; docs/data.md).")
-def data(data_dir: str, out: str, seed: int, max_per_task: int, max_eval_per_task: int, transplant_target: int) -> None:
+@click.option("--generators", type=click.Choice(["v1", "v2"]), default="v1", show_default=True,
+              help="Generators of the rads_assignment, n_staging and m_staging rows: v1 (short templated reports, the "
+                   "committed adapter's data) or v2 (full realistic reports, split by template; docs/data-v2-draft.md).")
+@click.option("--rads-per-system", type=click.IntRange(min=1), default=600, show_default=True,
+              help="Generated rads_assignment reports per RADS system.")
+@click.option("--staging-reports", type=click.IntRange(min=1), default=5400, show_default=True,
+              help="Generated staging reports (each gives one n_staging and one m_staging row).")
+def data(data_dir: str, out: str, seed: int, max_per_task: int, max_eval_per_task: int, transplant_target: int,
+         generators: str, rads_per_system: int, staging_reports: int) -> None:
     """Build the nine-task training data from the public reports plus documented generators (docs/data.md)."""
     from training.data import DataDirError, build_dataset, format_counts
 
     try:
         counts = build_dataset(Path(data_dir), Path(out), seed=seed, max_per_task=max_per_task or None,
-                               max_eval_per_task=max_eval_per_task or None, transplant_target=transplant_target)
+                               max_eval_per_task=max_eval_per_task or None, transplant_target=transplant_target,
+                               generators=generators, rads_per_system=rads_per_system, staging_reports=staging_reports)
     except DataDirError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_counts(counts))

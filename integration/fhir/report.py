@@ -84,6 +84,7 @@ def decode_base64(data: str) -> bytes:
 class _Text:
     rank: int  # 0 plain, 1 html, 2 conclusion, 3 narrative: lower is preferred
     text: str
+    path: str = ROOT  # the element it came from, as FHIRPath (evidence offsets point into it)
 
 
 def _attachment_texts(resource: dict[str, Any]) -> tuple[list[_Text], list[Issue], list[Issue]]:
@@ -136,9 +137,9 @@ def _attachment_texts(resource: dict[str, Any]) -> tuple[list[_Text], list[Issue
             errors.append(Issue.error("value", f"attachment data does not decode as {codec.name}", f"{where}.data"))
             continue
         if mime in PLAIN_TYPES:
-            texts.append(_Text(0, normalize_text(decoded)))
+            texts.append(_Text(0, normalize_text(decoded), where))
         else:
-            texts.append(_Text(1, html_to_text(decoded)))
+            texts.append(_Text(1, html_to_text(decoded), where))
     return texts, errors, unsupported
 
 
@@ -146,10 +147,10 @@ def _texts(resource: dict[str, Any]) -> tuple[list[_Text], list[Issue]]:
     texts, errors, unsupported = _attachment_texts(resource)
     conclusion = resource.get("conclusion")
     if isinstance(conclusion, str):
-        texts.append(_Text(2, normalize_text(conclusion)))
+        texts.append(_Text(2, normalize_text(conclusion), f"{ROOT}.conclusion"))
     narrative = resource.get("text")
     if isinstance(narrative, dict) and isinstance(narrative.get("div"), str):
-        texts.append(_Text(3, html_to_text(narrative["div"])))
+        texts.append(_Text(3, html_to_text(narrative["div"]), f"{ROOT}.text.div"))
     texts = [t for t in texts if t.text]
     if not texts:
         # Nothing readable: what we could not read is the reason, so it is an error.
@@ -163,10 +164,18 @@ def report_text(resource: dict[str, Any]) -> str:
     Raises :class:`ReportTextError` when there is none; :func:`check_report` rejects such reports
     at intake, so a stored job always has text.
     """
+    return report_text_and_path(resource)[0]
+
+
+def report_text_and_path(resource: dict[str, Any]) -> tuple[str, str]:
+    """The report's text and the FHIRPath of the element it was read from ("DiagnosticReport.
+    presentedForm[0]", "DiagnosticReport.conclusion"): evidence offsets count characters of this
+    text, which is the element's content after base64/charset decoding and HTML-to-text."""
     texts, _ = _texts(resource)
     if not texts:
         raise ReportTextError("the report carries no readable text")
-    return min(texts, key=lambda t: t.rank).text
+    best = min(texts, key=lambda t: t.rank)
+    return best.text, best.path
 
 
 # -- validation ------------------------------------------------------------------------------------

@@ -66,6 +66,9 @@ class Manifest(BaseModel):
     created: str | None = None
     # Decision calibration for slot-scored tasks, fitted on val data (`radlite model calibrate`).
     calibration: dict[str, Calibration] = Field(default_factory=dict)
+    # Per-task minimum confidence for writing a model-only answer, chosen on val data
+    # (`radlite model thresholds`); a site may override them (settings.decisions.min_confidence).
+    thresholds: dict[str, float] = Field(default_factory=dict)
 
     def calibration_sha256(self) -> str | None:
         return calibration_sha256(self.calibration)

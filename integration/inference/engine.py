@@ -65,6 +65,9 @@ class Output:
     label_probs: dict[str, float] = field(default_factory=dict)
     # For slot-scored tasks: slot -> option -> probability among that slot's options.
     slot_probs: dict[str, dict[str, float]] = field(default_factory=dict)
+    # For generated answers: CTranslate2's length-normalised log-probability of the tokens it
+    # decoded (the mean per token), the basis of a generated answer's confidence.
+    mean_logprob: float | None = None
 
 
 @dataclass
@@ -360,13 +363,16 @@ class Engine:
             beam_size=1,
             include_prompt_in_result=False,
             end_token=self.end_tokens,
+            return_scores=True,
         )
         per_item = (time.perf_counter() - started) / len(batch)
         outs = []
         for item, res in zip(batch, results):
             ids = res.sequences_ids[0]
             text = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
-            outs.append(Output(item.task.parse(text), "generate", len(item.prompt), len(ids), per_item))
+            score = res.scores[0] if res.scores else None
+            outs.append(Output(item.task.parse(text), "generate", len(item.prompt), len(ids), per_item,
+                               mean_logprob=None if score is None else float(score)))
         return outs
 
     def _score(self, item: _Item) -> Output:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from integration.fhir.report import ReportTextError, report_text_and_path
 from integration.writeback.mappings import (
     ChangeMapping,
     CategoryMapping,
@@ -42,6 +43,10 @@ from integration.writeback.mappings import (
     TextMapping,
     text_concept,
 )
+
+# Where in the report a result was read (FHIR extensions pack, "Resource Derivation Reference"):
+# the report version, the element holding the text, and the sentence's offset and length in it.
+DERIVATION_REFERENCE = "http://hl7.org/fhir/StructureDefinition/derivation-reference"
 
 AIAST = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -186,6 +191,9 @@ class _Builder:
         self.device_entries: list[tuple[dict[str, Any], PlannedEntry]] = []
         self.seen_identifiers: set[str] = set()
         self.provenance_tag: str | None = None
+        # The evidence of the task being built (finding key -> spans), set per task by plan_transaction.
+        self.evidence: dict[str, list[dict[str, Any]]] = {}
+        self.text_path = _text_path(self.report)
 
     # -- shared pieces --------------------------------------------------------------------
 
@@ -236,6 +244,9 @@ class _Builder:
         if mapping.note:
             obs["note"] = [{"text": mapping.note}]
         obs["derivedFrom"] = [copy.deepcopy(self.report_ref)]
+        extensions = self.derivation_references(finding_key)
+        if extensions:
+            obs["extension"] = extensions
         obs["device"] = {"reference": self.device_url(model)}
         self.entries.append({
             "fullUrl": full_url,
@@ -244,6 +255,22 @@ class _Builder:
                         "ifNoneExist": "identifier=" + quote(f"{RESULT_SYSTEM}|{ident}", safe="")},
         })
         self.planned.append(PlannedEntry(role, "Observation", full_url, task=task, identifier=ident))
+
+    def derivation_references(self, finding_key: str) -> list[dict[str, Any]]:
+        """One derivation-reference extension per evidence sentence of this result."""
+        out = []
+        for item in self.evidence.get(finding_key) or []:
+            try:
+                offset, length = int(item["offset"]), int(item["length"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            out.append({"url": DERIVATION_REFERENCE, "extension": [
+                {"url": "reference", "valueReference": copy.deepcopy(self.report_ref)},
+                {"url": "path", "valueString": self.text_path},
+                {"url": "offset", "valueInteger": offset},
+                {"url": "length", "valueInteger": length},
+            ]})
+        return out
 
     # -- per task kind --------------------------------------------------------------------
 
@@ -409,6 +436,14 @@ class _Builder:
         self.planned.append(PlannedEntry("audit-event", "AuditEvent", full_url, identifier=tag))
 
 
+def _text_path(report: dict[str, Any]) -> str:
+    """The element the adapter read the report's text from (evidence offsets count into it)."""
+    try:
+        return report_text_and_path(report)[1]
+    except ReportTextError:
+        return "DiagnosticReport"
+
+
 def _adapter_version() -> str:
     try:
         from importlib.metadata import version
@@ -452,6 +487,7 @@ def plan_transaction(
         if result.get("value") is None:
             not_written.append(task)
             continue
+        b.evidence = result.get("evidence") or {}
         dispatch[mapping.kind](task, mapping, result["value"], _model_of(result))
     amended_ids, already = b.amendments(amend)
     b.provenance(amended_ids)

@@ -213,7 +213,7 @@ def test_every_result_names_the_calibration_it_was_decided_with(bundle_copy: Pat
     _set_calibration(bundle_copy, {TASK.name: {"bias": {"Edema": {"positive": 0.5}}}})
     router = Router({"main": str(bundle_copy)}, engine_factory=lambda b: Engine(b, threads=1))
     out = router.engine_for(TASK.name).run([Request(TASK.name, TaskInput(report=sample_texts()[0]))])[0]
-    record = result_record(out, router)
+    record = result_record(out, router.engine_for(TASK.name).bundle)
     assert record["bundle"]["calibration_sha256"] == load_bundle(bundle_copy).manifest.calibration_sha256()
     assert record["slot_probs"] == out.slot_probs
 

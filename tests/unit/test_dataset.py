@@ -19,7 +19,7 @@ from integration.tasks.rads_assignment import SYSTEMS
 from integration.tasks.temporal_comparison import CHANGES
 from training.data import LeakageError, SPLITS, build_dataset, check_split, load_rows
 from training.data import rads_rules as rr
-from training.data.chexpert_rules import RuleLabeler
+from integration.evidence.chexpert import RuleLabeler
 from training.data.ner import mesh_entities
 from training.data.rads import rads_examples
 from training.data.rows import make_row, seeded_split

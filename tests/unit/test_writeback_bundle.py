@@ -313,3 +313,29 @@ def test_optional_audit_event(mappings) -> None:
     assert plan.counts()["audit-event"] == 1
     assert not resources(plan_transaction(make_job({"n_staging": result("N1")}), mappings, now=NOW).bundle,
                          "AuditEvent")
+
+
+def test_evidence_becomes_derivation_reference_extensions(mappings) -> None:
+    """Each evidence sentence of a result is a derivation-reference extension on its Observation:
+    the report version, the element the text came from, offset and length (R4B-valid)."""
+    from integration.fhir.report import report_text_and_path
+    from integration.writeback.bundle import DERIVATION_REFERENCE
+
+    job = make_job({"m_staging": {**result("M1c"), "evidence": {"category": [
+        {"offset": 10, "length": 42, "section": "findings", "text": "x"},
+        {"offset": 60, "length": 5, "section": "impression", "text": "y"}]}}})
+    bundle = plan_transaction(job, mappings, now=NOW).bundle
+    Bundle.model_validate(bundle)
+    [obs] = resources(bundle, "Observation")
+    assert [e["url"] for e in obs["extension"]] == [DERIVATION_REFERENCE, DERIVATION_REFERENCE]
+    parts = {p["url"]: p for p in obs["extension"][0]["extension"]}
+    assert parts["offset"]["valueInteger"] == 10 and parts["length"]["valueInteger"] == 42
+    assert parts["reference"]["valueReference"] == report_reference(job.resource)
+    assert parts["path"]["valueString"] == report_text_and_path(job.resource)[1]
+
+
+def test_result_without_value_is_not_written(mappings) -> None:
+    """An abstained result (value None, the model's answer kept aside) writes nothing."""
+    job = make_job({"m_staging": {**result("M0"), "value": None, "model_value": "M0", "abstained": True}})
+    plan = plan_transaction(job, mappings, now=NOW)
+    assert plan.empty and plan.not_written == ["m_staging"]

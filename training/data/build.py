@@ -24,9 +24,10 @@ from typing import Iterable
 from integration.tasks import TASKS
 
 from training.data.abnormality import abnormality_rows, combined_value
-from training.data.chexpert_rules import NO_FINDING, POSITIVE, RuleLabeler
+from integration.evidence.chexpert import NO_FINDING, POSITIVE, RuleLabeler
 from training.data.impression import impression_rows
-from training.data.iu import CHEXPERT_DIR, SPLITS, Report, check_data_dir, load_reports, load_split, sentences, split_of, uid_of
+from integration.evidence.chexpert import sentences
+from training.data.iu import CHEXPERT_DIR, SPLITS, Report, check_data_dir, load_reports, load_split, split_of, uid_of
 from training.data.ner import ner_rows
 from training.data.nli import nli_rows
 from training.data.qa import qa_rows
@@ -37,6 +38,7 @@ from training.data.temporal import temporal_rows
 from training.data.transplant import DEFAULT_TARGET as DEFAULT_TRANSPLANT_TARGET, transplant_rows
 
 DEFAULT_MAX_PER_TASK = 4000
+GENERATORS = ("v1", "v2")  # v2: training/data/reports_v2 for rads_assignment, n_staging, m_staging
 ROW_KEYS = ("task", "input", "output", "source", "split", "report_id")
 
 
@@ -142,8 +144,12 @@ def _cap(rows: list[Row], limit: int | None, seed: int, name: str) -> list[Row]:
 
 def generate_rows(data_dir: Path, *, seed: int = 0, report_limit: int | None = None, rads_per_system: int = 600,
                   staging_reports: int = 5400,
-                  transplant_target: int = DEFAULT_TRANSPLANT_TARGET) -> tuple[list[Row], list[Report]]:
-    """Every row of every task, uncapped, in a fixed order."""
+                  transplant_target: int = DEFAULT_TRANSPLANT_TARGET, generators: str = "v1") -> tuple[list[Row], list[Report]]:
+    """Every row of every task, uncapped, in a fixed order. ``generators="v2"`` swaps the generated
+    rads_assignment, n_staging and m_staging rows for the full-report generators of
+    :mod:`training.data.reports_v2` (same counts: ``rads_per_system`` per system, ``staging_reports``)."""
+    if generators not in GENERATORS:
+        raise ValueError(f"generators must be one of {GENERATORS}, not {generators!r}")
     check_data_dir(data_dir)
     reports = load_reports(data_dir)
     if report_limit is not None:
@@ -165,6 +171,12 @@ def generate_rows(data_dir: Path, *, seed: int = 0, report_limit: int | None = N
     rows += temporal_rows(rng(seed, "temporal"), reports, findings_labels, normal, per_report=3)
     rows += nli_rows(rng(seed, "nli"), reports, findings_labels)
     rows += qa_rows(rng(seed, "qa"), reports, labels, impression_ok)  # type: ignore[arg-type]
+    if generators == "v2":
+        from training.data.reports_v2 import v2_rows
+
+        rows += v2_rows(seed, rads_per_system=rads_per_system, staging_reports=staging_reports,
+                        iu_negatives=[(r.report_id, r.split, r.text) for r in reports])
+        return rows, reports
     neg_rng = rng(seed, "rads:iu")
     iu_negatives = [(r.report_id, r.split, r.text) for r in reports if neg_rng.random() < 0.2]
     rows += rads_rows(seed, rng(seed, "rads"), n_per_system=rads_per_system, n_other=rads_per_system // 2,
@@ -177,8 +189,11 @@ def generate_rows(data_dir: Path, *, seed: int = 0, report_limit: int | None = N
 def build_dataset(data_dir: Path, out_dir: Path, *, seed: int = 0, max_per_task: int | None = DEFAULT_MAX_PER_TASK,
                   max_eval_per_task: int | None = None, report_limit: int | None = None, rads_per_system: int = 600,
                   staging_reports: int = 5400,
-                  transplant_target: int = DEFAULT_TRANSPLANT_TARGET) -> dict[str, dict[str, int]]:
+                  transplant_target: int = DEFAULT_TRANSPLANT_TARGET, generators: str = "v1") -> dict[str, dict[str, int]]:
     """Build and write the dataset; returns counts per task x split.
+
+    ``generators``: "v1" (default; the data the committed adapter was trained on) or "v2" (full
+    realistic reports for rads_assignment, n_staging and m_staging; docs/data-v2-draft.md).
 
     ``max_per_task`` caps each task's train rows (None: no cap); ``max_eval_per_task`` caps each
     task's val and test rows (default: keep all). Both draws are seeded. ``report_limit`` keeps
@@ -188,7 +203,7 @@ def build_dataset(data_dir: Path, out_dir: Path, *, seed: int = 0, max_per_task:
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     rows, reports = generate_rows(data_dir, seed=seed, report_limit=report_limit, rads_per_system=rads_per_system,
-                                  staging_reports=staging_reports, transplant_target=transplant_target)
+                                  staging_reports=staging_reports, transplant_target=transplant_target, generators=generators)
     check_split(rows, data_dir)
     check_text_leakage(rows, reports)
     rows, dropped = dedupe_generated(rows)
@@ -225,7 +240,12 @@ def build_dataset(data_dir: Path, out_dir: Path, *, seed: int = 0, max_per_task:
         "sources": sources,
         "train_val_rows_with_an_input_identical_to_a_test_input": identical,
         "note": "Rows with a 'generated:' source are synthetic: never report their scores as scores on real reports.",
+        "generators": generators,
     }
+    if generators == "v2":
+        from training.data.reports_v2 import manifest_info
+
+        manifest["generators_v2"] = manifest_info()
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return counts
 

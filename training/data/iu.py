@@ -19,7 +19,6 @@ import csv
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 SPLITS = ("train", "val", "test")
@@ -142,15 +141,3 @@ def load_reports(data_dir: Path) -> list[Report]:
     return reports
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=\S)\s+(?=\d{1,2}\.\s)")
-
-
-@lru_cache(maxsize=200_000)
-def _split(text: str) -> tuple[str, ...]:
-    parts = (p.strip() for p in _SENTENCE.split(text))
-    return tuple(p for p in parts if p and re.search(r"[a-zA-Z]", p))
-
-
-def sentences(text: str) -> list[str]:
-    """Split report prose into sentences (". " boundaries and "1. / 2." list numbering)."""
-    return list(_split(text or ""))

@@ -26,8 +26,9 @@ from __future__ import annotations
 import random
 import re
 
-from training.data.chexpert_rules import NEGATIVE, OTHER, POSITIVE, Labels, implied_labels
-from training.data.iu import Report, report_text, sentences
+from integration.evidence.chexpert import NEGATIVE, OTHER, POSITIVE, Labels, implied_labels
+from integration.evidence.chexpert import sentences
+from training.data.iu import Report, report_text
 from training.data.rows import Row, make_row
 
 TASK = "radiology_nli"

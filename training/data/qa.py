@@ -23,7 +23,7 @@ import random
 import re
 
 from training.data.abnormality import NEGBIO_TO_CHEXPERT
-from training.data.chexpert_rules import NEGATIVE, POSITIVE, UNCERTAIN, Labels, Mention, implied_labels
+from integration.evidence.chexpert import NEGATIVE, POSITIVE, UNCERTAIN, Labels, Mention, implied_labels
 from training.data.iu import Report
 from training.data.rows import Row, make_row
 

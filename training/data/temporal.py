@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 from integration.tasks.temporal_comparison import CHANGES, make_value
 
-from training.data.chexpert_rules import Labels, implied_labels
-from training.data.iu import Report, report_text, sentences
+from integration.evidence.chexpert import Labels, implied_labels
+from integration.evidence.chexpert import sentences
+from training.data.iu import Report, report_text
 from training.data.rows import Row, make_row
 
 TASK = "temporal_comparison"

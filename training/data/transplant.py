@@ -44,8 +44,9 @@ from dataclasses import replace
 from integration.tasks.abnormality_detection import CHEXPERT_LABELS
 
 from training.data.abnormality import TASK, combined_value
-from training.data.chexpert_rules import NEGATIVE, NO_FINDING, POSITIVE, RuleLabeler
-from training.data.iu import Report, sentences
+from integration.evidence.chexpert import NEGATIVE, NO_FINDING, POSITIVE, RuleLabeler
+from integration.evidence.chexpert import sentences
+from training.data.iu import Report
 from training.data.rows import Row, make_row
 
 SOURCE = "chexpert_rules+transplant"

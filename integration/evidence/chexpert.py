@@ -40,10 +40,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from integration.tasks.abnormality_detection import CHEXPERT_LABELS
+
+# The phrase lists shipped with the adapter (MIT, see chexpert_labeler/README.md); the training
+# data builder may read the same lists from the shared data directory instead.
+VENDORED_DIR = Path(__file__).with_name("chexpert_labeler")
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=\S)\s+(?=\d{1,2}\.\s)")
+
+
+@lru_cache(maxsize=200_000)
+def _split(text: str) -> tuple[str, ...]:
+    parts = (p.strip() for p in _SENTENCE.split(text))
+    return tuple(p for p in parts if p and re.search(r"[a-zA-Z]", p))
+
+
+def sentences(text: str) -> list[str]:
+    """Split report prose into sentences (". " boundaries and "1. / 2." list numbering), the way
+    the labels of the training data were made."""
+    return list(_split(text or ""))
 
 NO_FINDING = "No Finding"
 SUPPORT_DEVICES = "Support Devices"
@@ -221,8 +239,6 @@ class RuleLabeler:
     def names(self, label: str, text: str) -> bool:
         """Whether ``text`` holds one of ``label``'s mention phrases, whatever it says of it
         (negated, hedged, or an anatomy word such as "cardiomediastinal silhouette")."""
-        from training.data.iu import sentences
-
         regex = self._mention_re.get(label)
         return bool(regex) and any(regex.search(f" {s.lower()} ") for s in sentences(text))
 
@@ -261,23 +277,34 @@ class RuleLabeler:
             return None  # a neutral anatomical mention
         return UNCERTAIN if uncertain else POSITIVE
 
-    def label(self, text: str) -> Labels:
-        from training.data.iu import sentences
-
-        sents = tuple(f" {s.lower()} " for s in sentences(text))
-        mentions = []
-        for i, sent in enumerate(sents):
-            for label, regex in self._mention_re.items():
-                found = list(regex.finditer(sent))
-                if not found:
+    def _mentions(self, padded: str) -> list[tuple[str, str, str, int, int]]:
+        """(label, phrase, status, start, end) of every mention in a lowercased sentence with a
+        space at each end (CheXpert matches phrases that way); positions into ``padded``."""
+        out = []
+        for label, regex in self._mention_re.items():
+            found = list(regex.finditer(padded))
+            if not found:
+                continue
+            unmention = self._unmention_re.get(label)
+            blocked = [m.span() for m in unmention.finditer(padded)] if unmention else []
+            for m in found:
+                start, end = m.span()
+                if any(start < b_end and end > b_start for b_start, b_end in blocked):
                     continue
-                unmention = self._unmention_re.get(label)
-                blocked = [m.span() for m in unmention.finditer(sent)] if unmention else []
-                for m in found:
-                    start, end = m.span()
-                    if any(start < b_end and end > b_start for b_start, b_end in blocked):
-                        continue
-                    status = self._status(label, m.group(0), sent, start, end)
-                    if status is not None:
-                        mentions.append(Mention(label, m.group(0).strip(), status, i, start, end))
+                status = self._status(label, m.group(0), padded, start, end)
+                if status is not None:
+                    out.append((label, m.group(0).strip(), status, start, end))
+        return out
+
+    def sentence_mentions(self, sentence: str) -> list[tuple[str, str, str, int, int]]:
+        """(label, phrase, status, start, end) of every mention in one sentence, positions into
+        ``sentence`` itself (the evidence finder uses them as character spans)."""
+        n = len(sentence)
+        return [(label, phrase, status, max(0, start - 1), min(n, end - 1))
+                for label, phrase, status, start, end in self._mentions(f" {sentence.lower()} ")]
+
+    def label(self, text: str) -> Labels:
+        sents = tuple(f" {s.lower()} " for s in sentences(text))
+        mentions = [Mention(label, phrase, status, i, start, end)
+                    for i, sent in enumerate(sents) for label, phrase, status, start, end in self._mentions(sent)]
         return Labels(sents, tuple(mentions))

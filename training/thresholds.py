@@ -1,0 +1,182 @@
+"""Per-task confidence thresholds, chosen on the val split: written answers should be right.
+
+For every val row the bundle answers and the adapter decides (:mod:`integration.evidence.decide`,
+with no confidence threshold); each answer that would be written is then marked right or wrong
+against the gold answer. A task's threshold is the lowest confidence at which the answers resting on
+the model alone, together with the stated and verified ones (which no threshold gates), reach
+precision >= ``TARGET_PRECISION`` -- the threshold that writes the most while meeting the target.
+Where no threshold reaches it, the threshold is 1.0: model-only answers of that task are not
+written at all, and the report's own statements still are.
+
+What counts as one answer and when it is right:
+
+* rads_assignment, n_staging, m_staging: the result; right when it equals the gold value;
+* abnormality_detection: each written label (positive or uncertain); right when the gold label has
+  that status;
+* radiology_ner, temporal_comparison: each written entity / change; right when the gold holds it;
+* impression_generation: the result; right when its ROUGE-L against the reference is >= 0.4 (a
+  free-text answer has no exact match; 0.4 is below the task's mean, so "right" means on topic).
+
+The curves (coverage and precision at every threshold) are kept for the report in docs/model.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from integration.evidence.decide import decide
+from integration.inference import Engine, Request
+from integration.tasks import TaskInput, get_task
+from integration.worker import result_record
+from training.train import load_examples
+
+TARGET_PRECISION = 0.90
+ROUGE_RIGHT = 0.4
+TASKS = ("rads_assignment", "n_staging", "m_staging", "abnormality_detection", "radiology_ner",
+         "temporal_comparison", "impression_generation")
+
+
+@dataclass
+class Answer:
+    """One answer the adapter would write, before any threshold."""
+
+    confidence: float
+    gated: bool  # rests on the model alone: the threshold applies
+    right: bool
+
+
+@dataclass
+class Curve:
+    task: str
+    n_rows: int
+    answers: list[Answer]
+    abstained: dict[str, int] = field(default_factory=dict)  # reason -> count, before any threshold
+
+    def at(self, threshold: float) -> tuple[int, float | None]:
+        """(answers written, their precision) at ``threshold``."""
+        kept = [a for a in self.answers if not a.gated or a.confidence >= threshold]
+        return len(kept), (sum(a.right for a in kept) / len(kept)) if kept else None
+
+    def points(self) -> list[dict[str, float]]:
+        out = []
+        for t in sorted({0.0, 1.0, *(round(a.confidence, 4) for a in self.answers if a.gated)}):
+            written, precision = self.at(t)
+            out.append({"threshold": t, "written": written, "coverage": written / max(1, len(self.answers)),
+                        "precision": precision if precision is not None else float("nan")})
+        return out
+
+    def choose(self, target: float = TARGET_PRECISION) -> float:
+        for point in self.points():
+            if point["written"] and point["precision"] >= target:
+                return point["threshold"]
+        return 1.0
+
+
+def _rouge_l(a: str, b: str) -> float:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"]).score(b, a)["rougeL"].fmeasure
+
+
+def answers_of(task: str, record: dict[str, Any], gold: Any) -> Iterable[Answer]:
+    """The written answers of one decided record, each marked right or wrong."""
+    if record.get("abstained") and (record.get("abstention") or {}).get("reason") != "low_confidence":
+        return []
+    gated = record.get("source") == "model"
+    conf = record.get("confidence") or 0.0
+    value = record.get("value") if not record.get("abstained") else record.get("model_value")
+    if task in ("rads_assignment", "n_staging", "m_staging"):
+        if task == "rads_assignment" and isinstance(value, dict) and value.get("system") is None:
+            return []  # "No applicable RADS" is not written
+        return [Answer(conf, gated, value == gold)]
+    if task == "abnormality_detection":
+        out = []
+        for label, status in (value or {}).items():
+            if status in ("positive", "uncertain"):
+                c = ((record.get("slot_probs") or {}).get(label) or {}).get(status, conf)
+                out.append(Answer(float(c), True, (gold or {}).get(label) == status))
+        return out
+    if task == "radiology_ner":
+        gold_set = {(e["text"], e["label"]) for e in gold or []}
+        return [Answer(conf, gated, (e["text"], e["label"]) in gold_set) for e in value or []
+                if e.get("label") in ("OBS-DP", "OBS-U")]
+    if task == "temporal_comparison":
+        gold_set = {(c["finding"], c["change"]) for c in gold or []}
+        return [Answer(conf, gated, (c["finding"], c["change"]) in gold_set) for c in value or []]
+    if task == "impression_generation":
+        return [Answer(conf, gated, isinstance(value, str) and _rouge_l(value, gold or "") >= ROUGE_RIGHT)]
+    return []
+
+
+def curves_on(engine: Engine, data_dir: str | Path, tasks: Sequence[str] = TASKS, *, limit: int | None = 200,
+              batch_size: int = 16, progress: bool = True) -> dict[str, Curve]:
+    """Run ``engine`` over the val rows of ``tasks`` and collect each task's curve."""
+    from tqdm import tqdm
+
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for row in load_examples(data_dir, "val"):
+        if row["task"] in tasks and (limit is None or len(rows[row["task"]]) < limit):
+            rows[row["task"]].append(row)
+    curves = {}
+    for name in tasks:
+        if not rows[name]:
+            continue
+        task = get_task(name)
+        curve = Curve(name, len(rows[name]), [])
+        requests = [Request(name, TaskInput(**r["input"])) for r in rows[name]]
+        for start in tqdm(range(0, len(requests), batch_size), desc=name, disable=not progress):
+            batch = requests[start:start + batch_size]
+            for request, out, row in zip(batch, engine.run(batch), rows[name][start:start + batch_size]):
+                record = decide(name, request.input, result_record(out, engine.bundle), 0.0)
+                if record.get("abstained"):
+                    reason = record["abstention"]["reason"]
+                    curve.abstained[reason] = curve.abstained.get(reason, 0) + 1
+                for item in record.get("abstained_items") or []:
+                    curve.abstained[item["reason"]] = curve.abstained.get(item["reason"], 0) + 1
+                curve.answers.extend(answers_of(name, record, task.parse(row["output"]).value))
+        curves[name] = curve
+    return curves
+
+
+def record(curves: dict[str, Curve], target: float = TARGET_PRECISION) -> dict[str, Any]:
+    """What `radlite model thresholds` writes beside the thresholds: per task the chosen threshold,
+    coverage and precision at it and at 0, abstention reasons, and the whole curve."""
+    out: dict[str, Any] = {"split": "val", "target_precision": target,
+                           "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "tasks": {}}
+    for name, curve in curves.items():
+        t = curve.choose(target)
+        written, precision = curve.at(t)
+        written0, precision0 = curve.at(0.0)
+        out["tasks"][name] = {
+            "threshold": t, "rows": curve.n_rows, "answers": len(curve.answers),
+            "written": written, "precision": precision, "written_at_0": written0, "precision_at_0": precision0,
+            "abstained_before_threshold": dict(sorted(curve.abstained.items())),
+            "curve": curve.points(),
+        }
+    return out
+
+
+def plot(rec: dict[str, Any], path: Path) -> None:
+    """Precision against coverage per task, as the threshold rises (docs/model.md)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, res in rec["tasks"].items():
+        pts = [p for p in res["curve"] if p["written"]]
+        ax.plot([p["coverage"] for p in pts], [p["precision"] for p in pts], marker=".", label=name)
+    ax.axhline(rec["target_precision"], color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("coverage (share of answers written)")
+    ax.set_ylabel("precision of written answers")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("val split: precision vs coverage as the confidence threshold rises")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
