@@ -10,7 +10,9 @@ follow-up study. The tasks are chosen by the configured routing rules (config/de
 chest radiograph abnormality_detection, impression_generation, radiology_ner, and
 temporal_comparison when there is a prior) -- :func:`integration.worker.plan_report`, the worker's
 own planning. Timed: planning, inference and parsing into the job's results
-(:func:`integration.worker.collect_results`); not timed: the job store and the write-back, which do
+(:func:`integration.worker.collect_results`, which also decides each result against the report:
+stated facts, the staging verifier, evidence -- its share of the time is the "decision share"
+column); not timed: the job store and the write-back, which do
 not depend on the engine.
 
 Paths (--paths):
@@ -156,6 +158,7 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
     plans = my_share(plans_for(resources), job)
     answers: dict[str, list[Any]] = {}
     tasks = out_tokens = 0
+    decide_s = 0.0  # collect_results: the adapter's decision (stated facts, verifier, evidence)
     for b in range(0, len(plans), job["batch_reports"]):
         chunk = plans[b:b + job["batch_reports"]]
         outputs = router.run([dataclasses.replace(q, mode=forced_mode or q.mode) for _, p in chunk for q in p.requests])
@@ -163,13 +166,16 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
         for n, plan in chunk:
             mine = outputs[i:i + len(plan.tasks)]
             i += len(plan.tasks)
+            t0 = time.perf_counter()
             collect_results(plan, mine, router)
+            decide_s += time.perf_counter() - t0
             answers[str(n)] = [o.result.value for o in mine]
             out_tokens += sum(o.output_tokens for o in mine)
             tasks += len(mine)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "cpu_s": time.process_time() - cpu0, "reports": len(plans), "tasks": tasks,
-            "output_tokens": out_tokens, "answers": answers, "rss_mib": engine_bench.peak_rss_mib()}
+            "output_tokens": out_tokens, "answers": answers, "rss_mib": engine_bench.peak_rss_mib(),
+            "decide_s": decide_s}
 
 
 def run_llama(job: dict[str, Any]) -> dict[str, Any]:
@@ -372,8 +378,8 @@ def markdown(result: dict[str, Any]) -> str:
         "process's time; RSS = the largest process's peak. 'vs llama' = against llama.cpp Q4_K_M in its "
         "best layout.",
         "",
-        "| path | layout | reports | tasks | output tokens | seconds | reports/hour | s/report | RSS MiB per process | vs llama Q4_K_M | agree with ct2 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| path | layout | reports | tasks | output tokens | seconds | reports/hour | s/report | decision share | RSS MiB per process | vs llama Q4_K_M | agree with ct2 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     paths = result["paths"]
     ref_rates = [3600 * r["reports"] / r["seconds"] for r in paths.values()
@@ -383,7 +389,7 @@ def markdown(result: dict[str, Any]) -> str:
     for name, r in paths.items():
         path, layout = (name.split(" ", 1) + [""])[:2]
         if "error" in r:
-            out.append(f"| {path} | {layout} | {r['error']} | | | | | | | | |")
+            out.append(f"| {path} | {layout} | {r['error']} | | | | | | | | | |")
             continue
         rate = 3600 * r["reports"] / r["seconds"]
         ratio = f"{rate / ref_rate:.2f}x" if ref_rate else "n/a"
@@ -392,8 +398,9 @@ def markdown(result: dict[str, Any]) -> str:
                  for a, b in zip(ct2["answers"][k], r["answers"][k])]
         if pairs:
             agree = f"{sum(a == b for a, b in pairs) / len(pairs):.0%}"
+        share = f"{r['decide_s'] / r['seconds']:.1%}" if r.get("decide_s") is not None else "n/a"
         out.append(f"| {path} | {layout} | {r['reports']} | {r['tasks']} | {r['output_tokens']} | {r['seconds']:.1f} | "
-                   f"{rate:.0f} | {r['seconds'] / r['reports']:.2f} | {r['rss_mib']:.0f} | {ratio} | {agree} |")
+                   f"{rate:.0f} | {r['seconds'] / r['reports']:.2f} | {share} | {r['rss_mib']:.0f} | {ratio} | {agree} |")
     sc = result.get("scoring")
     if sc and "tasks" in sc:
         out += ["", f"Label scoring, {sc['reports']} reports, seconds per answer:", "",

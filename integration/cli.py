@@ -123,8 +123,9 @@ def _read_text(value: str | None, file: str | None, what: str) -> str | None:
 def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, question, bundle, mode) -> None:
     """Run one task on one report and print the typed result as JSON."""
     from integration.audit import configure_logging
-    from integration.inference import BundleError, Request
-    from integration.tasks import TaskInput, get_task
+    from integration.inference import BundleError, Output, Request
+    from integration.inference.engine import PromptTooLong
+    from integration.tasks import TaskInput, TaskResult, get_task
     from integration.worker import decided_record
 
     configure_logging("WARNING")  # stdout carries the JSON result only; logs go to stderr
@@ -138,10 +139,13 @@ def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, que
         raise click.UsageError("report text is required (--text or --text-file)")
     x = TaskInput(report=report, prior_report=_read_text(prior, prior_file, "prior"),
                   hypothesis=hypothesis, question=question)
+    request = Request(task_name, x, mode)
     try:
         router = _router(ctx, bundle)
-        request = Request(task_name, x, mode)
         out = router.run([request])[0]
+    except PromptTooLong as exc:
+        # The model cannot read a report this long; what the report states is still read.
+        out = Output(TaskResult(task=task_name, parsed=False, error=str(exc)), "none", 0, 0, 0.0)
     except (BundleError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     record = decided_record(out, request, router, _settings(ctx).decisions.min_confidence)

@@ -41,7 +41,7 @@ class InferenceSettings(_Section):
     compute_type: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float32", "bfloat16"] = "int8"
     threads: int = Field(1, ge=0, description="threads per model replica; 0 lets CTranslate2 choose")
     max_batch_size: int = Field(32, ge=1)
-    max_input_tokens: int = Field(2048, ge=64)
+    max_input_tokens: int = Field(4096, ge=64)
     # Prompts in one generation batch differ in length by at most this many tokens (see
     # integration.inference.engine.generation_batches; measured in bench/pipeline.py).
     max_prompt_spread: int = Field(32, ge=0)

@@ -44,6 +44,10 @@ log = structlog.get_logger(__name__)
 SLOT_LOGITS_BUDGET = 256 * 2**20
 
 
+class PromptTooLong(ValueError):
+    """A report longer than the engine's ``max_input_tokens``: refused, never truncated."""
+
+
 @dataclass(frozen=True)
 class Request:
     task: str
@@ -201,7 +205,7 @@ class Engine:
         compute_type: str = "int8",
         threads: int = 0,
         max_batch_size: int = 8,
-        max_input_tokens: int = 2048,
+        max_input_tokens: int = 4096,
         max_prompt_spread: int = 32,
         batching: str = "length",
         replicas: int = 1,
@@ -266,7 +270,7 @@ class Engine:
     def prompt_ids(self, task: Task, x: TaskInput) -> list[int]:
         ids = prompting.prompt_ids(self.tokenizer, task, x)
         if len(ids) > self.max_input_tokens:
-            raise ValueError(
+            raise PromptTooLong(
                 f"prompt for task {task.name} is {len(ids)} tokens; the limit is {self.max_input_tokens}"
             )
         return ids
