@@ -318,11 +318,12 @@ def demo(ctx, workdir: str, keep_server: bool) -> None:
 def _register_training() -> None:
     # The training verbs need the `train` extra (torch, peft); serving installs can lack it.
     try:
-        from training.cli import eval_cmd, model
+        from training.cli import eval_cases_cmd, eval_cmd, model
     except ImportError:
         return
     cli.add_command(model)
     cli.add_command(eval_cmd)
+    cli.add_command(eval_cases_cmd)
 
 
 _register_training()

@@ -122,6 +122,30 @@ def build_cmd(base_name, adapter_dir, no_adapter, out, name, version) -> None:
                f"in {time.time() - started:.0f} s; model sha256 {bundle.short_hash}")
 
 
+@click.command("eval-cases")
+@click.option("--bundle", "bundle_dir", default="models/radlite-mini", show_default=True,
+              type=click.Path(file_okay=False, exists=True))
+@click.option("--cases", "cases_file", default="tests/data/cases/cases.yaml", show_default=True,
+              type=click.Path(dir_okay=False, exists=True), help="YAML list of {id, task, gold, text}.")
+@click.option("--threads", default=0, show_default=True)
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write per-case rows and the summary as JSON.")
+def eval_cases_cmd(bundle_dir, cases_file, threads, out) -> None:
+    """Score what `radlite run-task` would answer on a case file (abstention = miss)."""
+    from integration.inference import Engine, load_bundle
+    from training.cases import load_cases, markdown, run_cases, summary
+
+    engine = Engine(load_bundle(bundle_dir), threads=threads, max_input_tokens=4096)
+    rows = run_cases(engine, load_cases(cases_file))
+    result = summary(rows)
+    click.echo(markdown(result))
+    for row in rows:
+        if row["value"] != row["gold"]:
+            click.echo(f"  miss {row['id']}: gold {row['gold']}, wrote {row['value']} ({row['source'] or row['reason']}), "
+                       f"model {row['model_value']}")
+    if out:
+        Path(out).write_text(json.dumps({"summary": result, "rows": rows}, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 @click.command("eval")
 @click.option("--bundle", "bundles", multiple=True, required=True, type=click.Path(file_okay=False),
               help="Bundle to evaluate; repeat to compare (e.g. fine-tuned and zero-shot).")
