@@ -8,8 +8,10 @@ in order (docs/model.md, "What the adapter writes"):
    A model answer that disagrees is kept in ``disagreement`` and never written.
 2. **Findings must agree.** For N and M staging the findings-based verifier
    (:mod:`integration.evidence.lung_staging`) derives the category from node stations and
-   metastatic sites; the model's answer is written only when the two agree (source ``verified``);
-   when they disagree the result is abstained with both answers recorded.
+   metastatic sites; the model's answer is written when the two agree (source ``verified``).
+   When they disagree, both answers are recorded and the result is abstained -- unless the model
+   is below its confidence threshold (it is unsure, so its answer would not be written anyway)
+   and the findings are unhedged: then the findings' category is written (source ``findings``).
 3. **Evidence on every written answer.** Each written answer carries the report sentences behind
    it: the stated category, the node and metastasis sentences, the sentence naming a finding.
    A finding the report does not name, or names only to negate, is not written.
@@ -53,6 +55,12 @@ DEFAULT_MIN_CONFIDENCE: dict[str, float] = {
     "radiology_nli": 0.0,  # API only: nothing is written, the caller sees the confidence
     "radiology_qa": 0.0,
 }
+
+# The confidence of a staging answer that rests on the findings alone (the model unsure and
+# disagreeing): a floor below the verifier's measured precision -- N 133/133 and M 314/316 on
+# generated val reports (v2 templates), 27/27 on the independent cases (tests/data/cases) -- because
+# generated data overstates it.
+FINDINGS_CONFIDENCE = 0.9
 
 # The labels each task writes (others, e.g. negative abnormality labels, are kept but never written).
 _WRITTEN_STATUSES = ("positive", "uncertain")
@@ -240,8 +248,16 @@ def _staging(stated_answer, verify, key: str = "category"):
                     _abstain(out, "hedged_findings", "hedged findings leave the subcategory open")
                 return
             out["disagreement"] = {"model": model, "verifier": verdict.value}
-            _abstain(out, "verifier_disagrees",
-                     f"the findings support {verdict.value}, the model answered {model} ({verdict.reason})")
+            conf = out.get("confidence")
+            if verdict.uncertain or (conf is not None and conf >= threshold):
+                # Two credible answers disagree (or the findings are hedged): write neither.
+                _abstain(out, "verifier_disagrees",
+                         f"the findings support {verdict.value}, the model answered {model} ({verdict.reason})")
+                return
+            # The model is unsure (below its threshold) and the findings decide it unhedged: the
+            # findings' answer stands, with the node / metastasis sentences as its evidence.
+            out.update(value=verdict.value, source="findings", confidence=FINDINGS_CONFIDENCE,
+                       evidence={key: _items(text, verdict.evidence)})
             return
         if verdict.uncertain:
             _abstain(out, "hedged_findings", f"the findings are hedged ({verdict.reason})")

@@ -665,7 +665,9 @@ def _clause_groups(s: Sentence, lo: int, hi: int) -> list[_NodeGroup]:
         used.update(r.start for r in chain)
         word = n.group(0).lower()
         raw.append(((n.start(), n.end()), chain, bool(_NODE_INTRINSIC.search(word)),
-                    word.endswith(("nodes", "ies")) or bool(n.group("nodal"))))
+                    # "nodal metastasis" is one node, "nodal metastases" several; "nodal disease" says
+                    # no number and counts as one.
+                    word.endswith(("nodes", "ies", "metastases"))))
     loose = [r for r in regions if r.start not in used]
     if loose and len(raw) == 1 and not raw[0][1]:
         # one node word, its regions not coordinated with it: "Mediastinum: no lymphadenopathy"
@@ -690,7 +692,10 @@ def _clause_groups(s: Sentence, lo: int, hi: int) -> list[_NodeGroup]:
         chain = _propagate_sides(chain)
         if chain and _BILATERALLY.match(text, end, seg_hi):
             chain = [r if r.side else _Region(r.start, r.end, r.kind, "bilateral", r.name) for r in chain]
-        groups.append(_NodeGroup(s, start, end, tuple(chain), status, plural or len(chain) > 1, node))
+        # Two regions name two nodes ("left hilar and subcarinal"), unless the second is a gloss in
+        # brackets ("para-aortic (retroperitoneal) node").
+        several = len(chain) > 1 and "(" not in text[chain[0].end:chain[-1].start]
+        groups.append(_NodeGroup(s, start, end, tuple(chain), status, plural or several, node))
     return groups
 
 
@@ -1168,7 +1173,11 @@ def verify_m(text: str) -> Verdict:
     nodes, nodes_hedged, nodes_plural = _distant_nodes(text)
     counts = {o: _organ_count(v) for o, v in extra.items() if o not in _PSEUDO_SITES}
     if nodes:
-        counts["nodes"] = "many" if nodes_plural or len({n.span for n in nodes}) > 1 else "one"
+        # One node described with several words ("para-aortic (retroperitoneal) ... distant nodal
+        # metastasis") or restated in the impression is one lesion: separate findings sentences
+        # or a plural make several.
+        findings_sentences = {n.sentence for n in nodes if n.section != "impression"}
+        counts["nodes"] = "many" if nodes_plural or len(findings_sentences) > 1 else "one"
     if not counts:  # "distant metastases", "metastatic disease in the abdomen": only without an organ
         counts = {o: _organ_count(v) for o, v in extra.items()}
     m1a = list(f.m1a)

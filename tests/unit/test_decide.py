@@ -75,7 +75,7 @@ def test_verified_when_model_and_findings_agree() -> None:
     assert "liver" in texts
 
 
-def test_abstains_with_both_answers_when_findings_disagree() -> None:
+def test_abstains_with_both_answers_when_findings_disagree_with_a_confident_model() -> None:
     out = decide("m_staging", TaskInput(STAGING), scored("M0", {"M0": 0.97, "M1c": 0.03}), 0.5)
     assert out["value"] is None and out["abstained"]
     assert out["abstention"]["reason"] == "verifier_disagrees"
@@ -188,3 +188,17 @@ def test_impression_with_an_unsupported_sentence_is_not_written() -> None:
 def test_api_only_tasks_are_never_abstained() -> None:
     out = decide("radiology_nli", TaskInput(CXR, hypothesis="x"), scored("neutral", {"neutral": 0.2}), 0.9)
     assert out["value"] == "neutral" and not out["abstained"] and out["confidence"] == 0.2
+
+
+def test_findings_answer_when_the_model_is_unsure_and_disagrees() -> None:
+    out = decide("m_staging", TaskInput(STAGING), scored("M0", {"M0": 0.4, "M1c": 0.3, "M1b": 0.3}), 0.5)
+    assert out["value"] == "M1c" and out["source"] == "findings" and not out["abstained"]
+    assert out["disagreement"] == {"model": "M0", "verifier": "M1c"} and out["model_value"] == "M0"
+    assert out["evidence"]["category"] and out["confidence"] == 0.9
+
+
+def test_hedged_findings_never_overrule_the_model() -> None:
+    text = STAGING.replace("compatible with metastases", "indeterminate, possibly cysts").replace(
+        "No adrenal lesion.", "A 1.5 cm adrenal nodule, possibly a metastasis.")
+    out = decide("m_staging", TaskInput(text), scored("M1b", {"M1b": 0.3, "M0": 0.3, "M1c": 0.4}), 0.5)
+    assert out["source"] != "findings"

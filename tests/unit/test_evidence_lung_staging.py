@@ -481,3 +481,16 @@ def test_hostile_input_is_fast(chunk):
     verify_n(text)
     verify_m(text)
     assert time.perf_counter() - started < 20
+
+
+def test_one_distant_node_named_twice_or_glossed_is_one_metastasis() -> None:
+    """A node glossed in brackets and restated in the impression is one lesion: M1b, not M1c."""
+    text = ("CT chest, abdomen and pelvis for staging of non-small cell lung cancer.\n"
+            "FINDINGS: A 3.5 cm spiculated mass in the left upper lobe. No thoracic adenopathy.\n"
+            "NODES: Single FDG-avid left para-aortic (retroperitoneal) lymph node, 3.2 cm, consistent with a "
+            "distant nodal metastasis. The liver and adrenal glands are unremarkable.\n"
+            "IMPRESSION: Left upper lobe primary. Distant nodal metastasis, consistent with metastatic disease.\n")
+    assert verify_m(text).value == "M1b"
+    two = text.replace("IMPRESSION:", "A second FDG-avid left axillary lymph node, consistent with a distant nodal "
+                                      "metastasis.\nIMPRESSION:")
+    assert verify_m(two).value == "M1c"
