@@ -5,7 +5,12 @@ in order (docs/model.md, "What the adapter writes"):
 
 1. **Stated facts win.** Where the report states the answer itself (a RADS category, a TNM
    category, "no distant metastases"), that is the answer (source ``stated``, confidence 1.0).
-   A model answer that disagrees is kept in ``disagreement`` and never written.
+   Where it states the assessment in the lexicon's own defining words ("highly suggestive of
+   malignancy" in a mammogram is BI-RADS 5; a TI-RADS point total), the category those words
+   define is the answer (source ``derived``, :mod:`integration.evidence.rads_wording`). A model
+   answer that disagrees is kept in ``disagreement`` and never written. A model that finds no
+   RADS category in what is plainly a RADS examination (a mammogram), or another system's, is
+   not written either.
 2. **Findings must agree.** For N and M staging the findings-based verifier
    (:mod:`integration.evidence.lung_staging`) derives the category from node stations and
    metastatic sites; the model's answer is written when the two agree (source ``verified``).
@@ -39,7 +44,7 @@ import re
 from typing import Any, Iterable
 
 from integration.evidence import Fact
-from integration.evidence import findings, lung_staging, rads, tnm
+from integration.evidence import findings, lung_staging, rads, rads_wording, tnm
 from integration.tasks import TaskInput
 
 # Used when neither the bundle nor the site sets a task's threshold: conservative values that the
@@ -56,11 +61,12 @@ DEFAULT_MIN_CONFIDENCE: dict[str, float] = {
     "radiology_qa": 0.0,
 }
 
-# The confidence of a staging answer that rests on the findings alone (the model unsure and
-# disagreeing): a floor below the verifier's measured precision -- N 133/133 and M 314/316 on
-# generated val reports (v2 templates), 27/27 on the independent cases (tests/data/cases) -- because
-# generated data overstates it.
-FINDINGS_CONFIDENCE = 0.9
+# The confidence of an answer derived by rules from the report's words rather than read as a stated
+# code: a staging category from the findings (the model unsure and disagreeing), a RADS category
+# from the lexicon's assessment wording. A floor below the rules' measured precision -- staging
+# verifier N 133/133 and M 314/316 on generated val reports (v2 templates), 27/27 on the
+# independent cases (tests/data/cases) -- because generated data overstates it.
+RULE_CONFIDENCE = 0.9
 
 # The labels each task writes (others, e.g. negative abnormality labels, are kept but never written).
 _WRITTEN_STATUSES = ("positive", "uncertain")
@@ -205,18 +211,30 @@ def _rads(x: TaskInput, out: dict[str, Any], threshold: float) -> None:
     if fact is not None:
         _stated(out, text, fact, "assessment")
         return
+    derived = rads_wording.derived_rads(text)
+    if derived is not None:
+        # The report's own assessment words ("highly suggestive of malignancy") or criteria
+        # (TI-RADS points) decide the category, as the lexicon defines it.
+        _stated(out, text, derived, "assessment")
+        out.update(source="derived", confidence=RULE_CONFIDENCE)
+        return
     if not _model_only(out, threshold):
         return
     value = out["value"] or {}
     system = value.get("system")
+    exam = rads_wording.rads_exam(text)
     if system is None:
+        if exam is not None:
+            _abstain(out, "rads_exam", f"the report is a {exam[0]} examination; the model found no category")
         return  # "No applicable RADS": written by no mapping we ship; kept with its confidence
+    if exam is not None and exam[0] != system:
+        _abstain(out, "system_mismatch", f"the report is a {exam[0]} examination, the model answered {system}")
+        return
     organ = _RADS_ORGANS.get(system)
-    facts = []
+    facts = [exam[1]] if exam is not None else []
     if organ is not None:
         for s in findings.current_sentences(text):
-            m = organ.search(s.text)
-            if m:
+            if organ.search(s.text):
                 facts.append(Fact(value, s.span, s.span, s.section, kind="finding", note=f"{system} organ"))
     if not facts:
         _abstain(out, "no_evidence", f"the report names no organ {system} applies to")
@@ -256,7 +274,7 @@ def _staging(stated_answer, verify, key: str = "category"):
                 return
             # The model is unsure (below its threshold) and the findings decide it unhedged: the
             # findings' answer stands, with the node / metastasis sentences as its evidence.
-            out.update(value=verdict.value, source="findings", confidence=FINDINGS_CONFIDENCE,
+            out.update(value=verdict.value, source="findings", confidence=RULE_CONFIDENCE,
                        evidence={key: _items(text, verdict.evidence)})
             return
         if verdict.uncertain:

@@ -112,15 +112,33 @@ def test_threshold_precedence_site_then_bundle_then_default() -> None:
     assert threshold_for("rads_assignment", None, None) == DEFAULT_MIN_CONFIDENCE["rads_assignment"]
 
 
-def test_model_only_rads_below_threshold_abstains_and_above_needs_the_organ() -> None:
+def test_assessment_wording_decides_rads_over_the_model() -> None:
+    """The issue's example: "highly suggestive of malignancy" in a mammogram is BI-RADS 5."""
     text = "Mammogram: irregular spiculated mass in the left breast upper outer quadrant, highly suggestive of malignancy."
-    value = {"system": "BI-RADS", "category": "5"}
+    none = {"system": None, "category": None}
+    out = decide("rads_assignment", TaskInput(text), generated(none, -0.01), 0.8)
+    assert out["value"] == {"system": "BI-RADS", "category": "5"} and out["source"] == "derived"
+    assert out["disagreement"]["model"] == none
+    assert "highly suggestive of malignancy" in out["evidence"]["assessment"][0]["text"]
+
+
+def test_model_only_rads_below_threshold_abstains_and_above_needs_the_organ() -> None:
+    text = "Bilateral screening mammogram. There is an irregular mass in the left breast upper outer quadrant."
+    value = {"system": "BI-RADS", "category": "4"}
     low = decide("rads_assignment", TaskInput(text), generated(value, math.log(0.5)), 0.8)
     assert low["abstained"] and low["abstention"]["reason"] == "low_confidence" and low["model_value"] == value
     high = decide("rads_assignment", TaskInput(text), generated(value, math.log(0.95)), 0.8)
     assert high["value"] == value and high["source"] == "model" and high["evidence"]["assessment"]
     elsewhere = decide("rads_assignment", TaskInput("CT head. No acute abnormality."), generated(value, -0.01), 0.8)
     assert elsewhere["abstained"] and elsewhere["abstention"]["reason"] == "no_evidence"
+
+
+def test_no_rads_for_a_rads_examination_or_another_system_is_not_written() -> None:
+    text = "Bilateral screening mammogram. There is an irregular mass in the left breast upper outer quadrant."
+    none = decide("rads_assignment", TaskInput(text), generated({"system": None, "category": None}, -0.01), 0.8)
+    assert none["abstained"] and none["abstention"]["reason"] == "rads_exam"
+    other = decide("rads_assignment", TaskInput(text), generated({"system": "LI-RADS", "category": "LR-3"}, -0.01), 0.8)
+    assert other["abstained"] and other["abstention"]["reason"] == "system_mismatch"
 
 
 def test_unparsed_answer_abstains() -> None:
