@@ -261,9 +261,10 @@ def _staging(stated_answer, verify, key: str = "category"):
         model = out.get("model_value") if out.get("parsed") else None
         if verdict.applicable and verdict.value is not None:
             if _agrees(model, verdict.value):
-                out.update(value=model, source="verified", evidence={key: _items(text, verdict.evidence)})
-                if verdict.uncertain and model != verdict.value:
-                    _abstain(out, "hedged_findings", "hedged findings leave the subcategory open")
+                # What is written is what the findings verify: a generic "M1" (a primary whose M has no
+                # lung-style subcategories, or a count the report leaves open) stays "M1".
+                out.update(value=verdict.value if verdict.value == "M1" else model, source="verified",
+                           evidence={key: _items(text, verdict.evidence)})
                 return
             out["disagreement"] = {"model": model, "verifier": verdict.value}
             conf = out.get("confidence")

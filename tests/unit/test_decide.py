@@ -220,3 +220,11 @@ def test_hedged_findings_never_overrule_the_model() -> None:
         "No adrenal lesion.", "A 1.5 cm adrenal nodule, possibly a metastasis.")
     out = decide("m_staging", TaskInput(text), scored("M1b", {"M1b": 0.3, "M0": 0.3, "M1c": 0.4}), 0.5)
     assert out["source"] != "findings"
+
+
+def test_a_generic_m1_is_written_as_m1_not_the_models_subcategory() -> None:
+    text = ("CT chest, abdomen and pelvis for staging of clear cell renal cell carcinoma of the left kidney.\n"
+            "FINDINGS: Multiple bilateral pulmonary nodules up to 1.4 cm, consistent with metastases.\n"
+            "IMPRESSION: Left renal mass with pulmonary metastases.\n")
+    out = decide("m_staging", TaskInput(text), scored("M1a", {"M1a": 0.6, "M0": 0.4}), 0.5)
+    assert out["value"] == "M1" and out["source"] == "verified" and out["model_value"] == "M1a"
