@@ -481,11 +481,13 @@ def plan_transaction(
         if mapping is None or not mapping.writes:
             not_written.append(task)
             continue
-        if not result.get("parsed"):
-            failures[task] = failures.get(task, 0) + 1
-            continue
+        # ``value`` is what was decided (integration/evidence/decide.py): a category the report
+        # states is written even when the model's own answer did not parse.
         if result.get("value") is None:
-            not_written.append(task)
+            if not result.get("parsed"):
+                failures[task] = failures.get(task, 0) + 1
+            else:
+                not_written.append(task)
             continue
         b.evidence = result.get("evidence") or {}
         dispatch[mapping.kind](task, mapping, result["value"], _model_of(result))

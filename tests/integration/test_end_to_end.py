@@ -38,9 +38,10 @@ def _settings(tmp_path: Path, bundle: Path, fhir_base: str, **overrides):
         "writeback": {"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05},
         "worker": {"batch_size": 4, "lease_seconds": 60},
         "audit": {"file": None},
-        # Scored tasks always land on a label, even with random weights, so every report has
-        # something to write; generated tasks ride along to exercise the parse-failure path.
-        "routing": {"rules": [], "default_tasks": ["n_staging", "m_staging", "impression_generation"]},
+        # What a sample states (a RADS or TNM category) is written whatever the tiny random model
+        # answers; its own answers are abstained, and generated tasks exercise the parse-failure path.
+        "routing": {"rules": [], "default_tasks": ["rads_assignment", "n_staging", "m_staging",
+                                                   "impression_generation"]},
     }
     for section, values in overrides.items():
         site.setdefault(section, {}).update(values)
@@ -92,6 +93,11 @@ def _push(http, report) -> tuple[int, str]:
     return resp.status_code, resp.headers.get("Location", "")
 
 
+# Samples whose text states a RADS or TNM category (integration/samples/reports.yaml).
+STATED_SAMPLES = {"sample-ct-nodule", "sample-mammo", "sample-liver-mri", "sample-prostate-mri",
+                  "sample-thyroid-us", "sample-ct-staging"}
+
+
 def _ai_resources(server) -> dict[str, int]:
     return {t: server.count(t, _security=f"{AIAST[0]}|{AIAST[1]}") for t in ("Observation", "Provenance", "Device")}
 
@@ -110,16 +116,20 @@ def test_push_infer_write_read_back_and_replay(pipeline) -> None:
 
     for report in reports:
         observations = pipeline.server.search("Observation", **{"derived-from": f"DiagnosticReport/{report['id']}"})
-        assert observations, report["id"]
+        # The tiny random model's own answers are abstained (no evidence, low confidence); what the
+        # report states is written whatever the model says.
+        if report["id"] in STATED_SAMPLES:
+            assert observations, report["id"]
         for obs in observations:
             assert obs["status"] == "preliminary"
             assert any((s["system"], s["code"]) == AIAST for s in obs["meta"]["security"])
             assert obs["subject"]["reference"] == report["subject"]["reference"]
         provenance = pipeline.server.search("Provenance", entity=f"DiagnosticReport/{report['id']}")
-        assert len(provenance) == 1
-        targets = {t["reference"] for t in provenance[0]["target"]}
-        assert {f"Observation/{o['id']}" for o in observations} <= targets
-        assert provenance[0]["agent"][0]["who"]["reference"].startswith("Device/")
+        assert len(provenance) == (1 if observations else 0)
+        if observations:
+            targets = {t["reference"] for t in provenance[0]["target"]}
+            assert {f"Observation/{o['id']}" for o in observations} <= targets
+            assert provenance[0]["agent"][0]["who"]["reference"].startswith("Device/")
     # The radiologist's reports are untouched: still version 1, as the EHR wrote them.
     for report in reports:
         assert pipeline.server.read("DiagnosticReport", report["id"])["meta"]["versionId"] == "1"
@@ -201,4 +211,5 @@ def test_killed_worker_process_jobs_complete(pipeline, tmp_path) -> None:
     assert {j.state for j in jobs} == {State.WRITTEN.value}
     assert any(j.inference_attempts == 2 for j in jobs)  # taken again after the kill
     for r in reports:
-        assert pipeline.server.count("Provenance", entity=f"DiagnosticReport/{r['id']}") == 1
+        expected = 1 if r["id"] in STATED_SAMPLES else 0  # nothing to write, nothing written
+        assert pipeline.server.count("Provenance", entity=f"DiagnosticReport/{r['id']}") == expected

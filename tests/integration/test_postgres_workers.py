@@ -112,7 +112,10 @@ def _assert_inferred_once(store: JobStore, ids: list[str]) -> None:
         assert job.lease_owner is None
         assert set(job.tasks) == set(TASKS)
         for task in TASKS:
-            assert job.results[task]["parsed"] and job.results[task]["value"], job.results[task]
+            # Each result was answered and decided once (written or abstained, with the reason).
+            result = job.results[task]
+            assert result["parsed"] and result["model_value"] is not None, result
+            assert result["abstained"] == (result["value"] is None), result
 
 
 @pytest.mark.parametrize("n_workers", [2, 4])

@@ -6,7 +6,6 @@ Nothing here prints or logs report content: the tests record counts, timings and
 
 from __future__ import annotations
 
-import copy
 import email.utils
 import http.server
 import json
@@ -28,7 +27,7 @@ import pytest
 import requests
 import yaml
 
-from integration.samples import sample_diagnostic_reports
+from integration.samples import diagnostic_report, sample_reports
 from tests.fhir_server import SekmetServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,9 +67,8 @@ def site_config(tmp_path: Path, bundle: Path, ehr_base: str, **sections: dict[st
         "writeback": {"interval_seconds": 0.2, "lease_seconds": 2, "lock_ttl_seconds": 2,
                       "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.5},
         "audit": {"file": None},
-        # Scored tasks always land on a label, even with random weights, so every report has
-        # something to write; a generated task rides along (it mostly fails to parse: counted,
-        # never written).
+        # Every report states its stage (make_reports), so the staging tasks always have something
+        # to write; a generated task rides along (unsupported by the report: abstained, never written).
         "routing": {"rules": [], "default_tasks": ["n_staging", "m_staging", "impression_generation"]},
     }
     for section, values in sections.items():
@@ -85,13 +83,18 @@ def store_path(site_file: Path) -> Path:
     return Path(url.split("///", 1)[1])
 
 
+# Every harness report states its stage, so that each job has something to write whatever the tiny
+# random model answers (the adapter writes a stated category, never an unsupported model answer).
+STATED_STAGE = "\nADDENDUM: Clinical stage cT2a N1 M0.\n"
+
+
 def make_reports(n: int, tag: str) -> list[dict[str, Any]]:
     """``n`` DiagnosticReports cycling through the shipped samples (every text form), each with
-    its own id; ``tag`` keeps ids unique across waves."""
-    samples = sample_diagnostic_reports()
+    its own id and a stated stage (STATED_STAGE); ``tag`` keeps ids unique across waves."""
+    samples = [{**s, "text": s["text"] + STATED_STAGE} for s in sample_reports()]
     out = []
     for i in range(n):
-        r = copy.deepcopy(samples[i % len(samples)])
+        r = diagnostic_report(samples[i % len(samples)])
         r["id"] = f"{tag}-{i}"
         out.append(r)
     return out

@@ -339,3 +339,11 @@ def test_result_without_value_is_not_written(mappings) -> None:
     job = make_job({"m_staging": {**result("M0"), "value": None, "model_value": "M0", "abstained": True}})
     plan = plan_transaction(job, mappings, now=NOW)
     assert plan.empty and plan.not_written == ["m_staging"]
+
+
+def test_stated_value_is_written_even_when_the_model_answer_did_not_parse(mappings) -> None:
+    unparsed = result(None, parsed=False)
+    job = make_job({"m_staging": {**unparsed, "value": "M1c", "source": "stated", "abstained": False,
+                                  "evidence": {"category": [{"offset": 0, "length": 5}]}}})
+    plan = plan_transaction(job, mappings, now=NOW)
+    assert plan.counts().get("finding") == 1 and plan.parse_failures == {}
