@@ -308,8 +308,10 @@ def thresholds_cmd(bundle_dir, data_dir, tasks, limit, target, adapter_dir, out_
     if adapter_dir:
         card = read_card(adapter_dir)
         card["thresholds"] = manifest.thresholds
+        fitted = card.get("thresholds_fitted") or {}
         card["thresholds_fitted"] = {k: v for k, v in rec.items() if k != "tasks"} | {
-            "tasks": {n: {k: v for k, v in r.items() if k != "curve"} for n, r in rec["tasks"].items()}}
+            "tasks": {**(fitted.get("tasks") or {}),
+                      **{n: {k: v for k, v in r.items() if k != "curve"} for n, r in rec["tasks"].items()}}}
         click.echo(f"and to the adapter card {write_card(adapter_dir, card)}")
 
 

@@ -1,12 +1,13 @@
 """Per-task confidence thresholds, chosen on the val split: written answers should be right.
 
-For every val row the bundle answers and the adapter decides (:mod:`integration.evidence.decide`,
-with no confidence threshold); each answer that would be written is then marked right or wrong
-against the gold answer. A task's threshold is the lowest confidence at which the answers resting on
-the model alone, together with the stated and verified ones (which no threshold gates), reach
-precision >= ``TARGET_PRECISION`` -- the threshold that writes the most while meeting the target.
-Where no threshold reaches it, the threshold is 1.0: model-only answers of that task are not
-written at all, and the report's own statements still are.
+For every val row the bundle answers once; the adapter's decision (:mod:`integration.evidence.decide`)
+is then taken again at each candidate threshold, and each answer that would be written is marked
+right or wrong against the gold answer. A task's threshold is the one that writes the most answers
+while they reach precision >= ``TARGET_PRECISION`` (the lowest such threshold on a tie). Deciding
+again, rather than filtering answers by confidence, matters for staging: there a higher threshold
+also lets the findings' category stand where the model is unsure. Where no threshold reaches the
+target, the threshold is 1.0: model-only answers of that task are not written at all, and the
+report's own statements still are.
 
 What counts as one answer and when it is right:
 
@@ -42,38 +43,75 @@ TASKS = ("rads_assignment", "n_staging", "m_staging", "abnormality_detection", "
 
 @dataclass
 class Answer:
-    """One answer the adapter would write, before any threshold."""
+    """One answer the adapter would write."""
 
     confidence: float
-    gated: bool  # rests on the model alone: the threshold applies
+    gated: bool  # rests on the model alone
     right: bool
 
 
 @dataclass
+class Row:
+    """One val row: what the model answered (before any decision) and the gold value."""
+
+    x: TaskInput
+    record: dict[str, Any]
+    gold: Any
+
+
+@dataclass
 class Curve:
+    """A task's val rows, decided again at each threshold: the threshold changes more than which
+    model answers pass (for staging, an unsure model lets the findings' category stand)."""
+
     task: str
-    n_rows: int
-    answers: list[Answer]
-    abstained: dict[str, int] = field(default_factory=dict)  # reason -> count, before any threshold
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+    def answers(self, threshold: float) -> list[Answer]:
+        out: list[Answer] = []
+        for row in self.rows:
+            out.extend(answers_of(self.task, decide(self.task, row.x, row.record, threshold), row.gold))
+        return out
+
+    def abstained(self, threshold: float) -> dict[str, int]:
+        reasons: dict[str, int] = {}
+        for row in self.rows:
+            d = decide(self.task, row.x, row.record, threshold)
+            for reason in ([d["abstention"]["reason"]] if d.get("abstained") else []) + \
+                    [i["reason"] for i in d.get("abstained_items") or []]:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        return dict(sorted(reasons.items()))
 
     def at(self, threshold: float) -> tuple[int, float | None]:
         """(answers written, their precision) at ``threshold``."""
-        kept = [a for a in self.answers if not a.gated or a.confidence >= threshold]
+        kept = self.answers(threshold)
         return len(kept), (sum(a.right for a in kept) / len(kept)) if kept else None
+
+    def grid(self) -> list[float]:
+        confidences = sorted({round(a.confidence, 2) for a in self.answers(0.0) if a.gated})
+        return sorted({0.0, 1.0, *(t / 20 for t in range(21)), *confidences})
 
     def points(self) -> list[dict[str, float]]:
         out = []
-        for t in sorted({0.0, 1.0, *(round(a.confidence, 4) for a in self.answers if a.gated)}):
+        total = max(1, len(self.answers(0.0)))
+        for t in self.grid():
             written, precision = self.at(t)
-            out.append({"threshold": t, "written": written, "coverage": written / max(1, len(self.answers)),
+            out.append({"threshold": t, "written": written, "coverage": written / total,
                         "precision": precision if precision is not None else float("nan")})
         return out
 
     def choose(self, target: float = TARGET_PRECISION) -> float:
-        for point in self.points():
-            if point["written"] and point["precision"] >= target:
-                return point["threshold"]
-        return 1.0
+        """The threshold that writes the most answers at precision >= ``target`` (the lowest such
+        threshold on a tie); 1.0 when none reaches it."""
+        ok = [p for p in self.points() if p["written"] and p["precision"] >= target]
+        if not ok:
+            return 1.0
+        best = max(p["written"] for p in ok)
+        return min(p["threshold"] for p in ok if p["written"] == best)
 
 
 def _rouge_l(a: str, b: str) -> float:
@@ -84,15 +122,15 @@ def _rouge_l(a: str, b: str) -> float:
 
 def answers_of(task: str, record: dict[str, Any], gold: Any) -> Iterable[Answer]:
     """The written answers of one decided record, each marked right or wrong."""
-    if record.get("abstained") and (record.get("abstention") or {}).get("reason") != "low_confidence":
+    if record.get("abstained"):
         return []
     gated = record.get("source") == "model"
     conf = record.get("confidence") or 0.0
-    value = record.get("value") if not record.get("abstained") else record.get("model_value")
+    value = record.get("value")
     if task in ("rads_assignment", "n_staging", "m_staging"):
         if task == "rads_assignment" and isinstance(value, dict) and value.get("system") is None:
             return []  # "No applicable RADS" is not written
-        return [Answer(conf, gated, value == gold)]
+        return [Answer(conf, gated, value == gold)] if value is not None else []
     if task == "abnormality_detection":
         out = []
         for label, status in (value or {}).items():
@@ -126,18 +164,12 @@ def curves_on(engine: Engine, data_dir: str | Path, tasks: Sequence[str] = TASKS
         if not rows[name]:
             continue
         task = get_task(name)
-        curve = Curve(name, len(rows[name]), [])
+        curve = Curve(name)
         requests = [Request(name, TaskInput(**r["input"])) for r in rows[name]]
         for start in tqdm(range(0, len(requests), batch_size), desc=name, disable=not progress):
             batch = requests[start:start + batch_size]
             for request, out, row in zip(batch, engine.run(batch), rows[name][start:start + batch_size]):
-                record = decide(name, request.input, result_record(out, engine.bundle), 0.0)
-                if record.get("abstained"):
-                    reason = record["abstention"]["reason"]
-                    curve.abstained[reason] = curve.abstained.get(reason, 0) + 1
-                for item in record.get("abstained_items") or []:
-                    curve.abstained[item["reason"]] = curve.abstained.get(item["reason"], 0) + 1
-                curve.answers.extend(answers_of(name, record, task.parse(row["output"]).value))
+                curve.rows.append(Row(request.input, result_record(out, engine.bundle), task.parse(row["output"]).value))
         curves[name] = curve
     return curves
 
@@ -152,9 +184,9 @@ def record(curves: dict[str, Curve], target: float = TARGET_PRECISION) -> dict[s
         written, precision = curve.at(t)
         written0, precision0 = curve.at(0.0)
         out["tasks"][name] = {
-            "threshold": t, "rows": curve.n_rows, "answers": len(curve.answers),
+            "threshold": t, "rows": curve.n_rows, "answers": len(curve.answers(0.0)),
             "written": written, "precision": precision, "written_at_0": written0, "precision_at_0": precision0,
-            "abstained_before_threshold": dict(sorted(curve.abstained.items())),
+            "abstained_at_threshold": curve.abstained(t),
             "curve": curve.points(),
         }
     return out
