@@ -37,6 +37,7 @@ from training.train import load_examples
 
 TARGET_PRECISION = 0.90
 ROUGE_RIGHT = 0.4
+SINGLE_ANSWER = ("rads_assignment", "n_staging", "m_staging", "impression_generation")
 TASKS = ("rads_assignment", "n_staging", "m_staging", "abnormality_detection", "radiology_ner",
          "temporal_comparison", "impression_generation")
 
@@ -97,7 +98,9 @@ class Curve:
 
     def points(self) -> list[dict[str, float]]:
         out = []
-        total = max(1, len(self.answers(0.0)))
+        # Coverage: of the val rows for one-answer tasks; of the answers written with no threshold
+        # for list tasks (labels, entities, changes), whose rows hold many.
+        total = self.n_rows if self.task in SINGLE_ANSWER else max(1, len(self.answers(0.0)))
         for t in self.grid():
             written, precision = self.at(t)
             out.append({"threshold": t, "written": written, "coverage": written / total,
