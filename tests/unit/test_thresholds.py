@@ -33,3 +33,14 @@ def test_model_answer_threshold_is_the_lowest_that_reaches_the_precision_target(
     chosen = curve.choose()
     assert 0.6 < chosen <= 0.9 and curve.at(chosen) == (2, 1.0)
     assert Curve("rads_assignment", [row("2", 0.99, "4")]).choose() == 1.0  # never reaches the target
+
+
+def test_stated_answers_do_not_carry_a_weak_model_over_the_target() -> None:
+    stated_text = MAMMO + "\nIMPRESSION: Suspicious mass. BI-RADS 4."
+    record = {"parsed": True, "value": {"system": "BI-RADS", "category": "2"}, "mean_logprob": math.log(0.8)}
+    rows = [Row(TaskInput(stated_text), record, {"system": "BI-RADS", "category": "4"}) for _ in range(19)]
+    rows.append(Row(TaskInput(MAMMO), record, {"system": "BI-RADS", "category": "4"}))  # model alone, wrong
+    curve = Curve("rads_assignment", rows)
+    assert curve.at(0.0) == (20, 0.95)  # overall over the target only thanks to the stated answers
+    chosen = curve.choose()
+    assert chosen > 0.8 and curve.at(chosen) == (19, 1.0)
