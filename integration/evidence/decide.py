@@ -218,15 +218,21 @@ def _rads(x: TaskInput, out: dict[str, Any], threshold: float) -> None:
         _stated(out, text, derived, "assessment")
         out.update(source="derived", confidence=RULE_CONFIDENCE)
         return
+    exam = rads_wording.rads_exam(text)
+    model = out.get("value") if out.get("parsed") else None
+    if isinstance(model, dict) and model.get("system") is None:
+        out["source"] = "model"
+        if exam is not None:
+            _abstain(out, "rads_exam", f"the report is a {exam[0]} examination; the model found no category")
+        else:
+            # "No applicable RADS", and the report is no RADS examination and states no category:
+            # the exam check agrees. Never written to a chart (no mapping writes it).
+            out["source"] = "verified"
+        return
     if not _model_only(out, threshold):
         return
     value = out["value"] or {}
     system = value.get("system")
-    exam = rads_wording.rads_exam(text)
-    if system is None:
-        if exam is not None:
-            _abstain(out, "rads_exam", f"the report is a {exam[0]} examination; the model found no category")
-        return  # "No applicable RADS": written by no mapping we ship; kept with its confidence
     if exam is not None and exam[0] != system:
         _abstain(out, "system_mismatch", f"the report is a {exam[0]} examination, the model answered {system}")
         return

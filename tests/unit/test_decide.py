@@ -228,3 +228,10 @@ def test_a_generic_m1_is_written_as_m1_not_the_models_subcategory() -> None:
             "IMPRESSION: Left renal mass with pulmonary metastases.\n")
     out = decide("m_staging", TaskInput(text), scored("M1a", {"M1a": 0.6, "M0": 0.4}), 0.5)
     assert out["value"] == "M1" and out["source"] == "verified" and out["model_value"] == "M1a"
+
+
+def test_no_rads_for_a_report_no_rads_system_covers_needs_no_threshold() -> None:
+    none = {"system": None, "category": None}
+    out = decide("rads_assignment", TaskInput("CT head without contrast. No acute intracranial abnormality."),
+                 generated(none, math.log(0.5)), 0.95)
+    assert out["value"] == none and out["source"] == "verified" and not out["abstained"]
