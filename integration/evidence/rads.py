@@ -482,8 +482,22 @@ def _is_negated(before: str, after: str) -> bool:
     return bool(_NEG_BEFORE.search(before) or _NEG_AFTER.match(after))
 
 
+# A sentence about an earlier study, its category later in the sentence: "Previous MRI abdomen,
+# 6 months earlier; assessment then LI-RADS LR-M", "Thyroid ultrasound last year: TIRADS 3 nodule".
+_PRIOR_SENTENCE = re.compile(
+    r"^\s{0,3}(?:previous|prior|earlier|outside)\s|(?<![a-z])(?:last\s{1,3}(?:year|month|week)|"
+    r"(?:\d{1,3}|one|two|three|four|five|six|several|a\s{1,3}few)\s{1,3}(?:days?|weeks?|months?|years?)\s{1,3}"
+    r"(?:ago|earlier|before|previously)|assessment\s{1,3}then)(?![a-z])",
+    re.IGNORECASE,
+)
+_NOW = re.compile(r"(?<![a-z])(?:now|currently|today|current|this\s{1,3}(?:exam|examination|study))(?![a-z])",
+                  re.IGNORECASE)
+
+
 def _is_prior(before: str, after: str, to_next: str | None) -> bool:
     if _PRIOR_BEFORE.search(before) or _PRIOR_EXAM_BEFORE.search(before):
+        return True
+    if _PRIOR_SENTENCE.search(before) and not _NOW.search(before):
         return True
     if _PRIOR_AFTER.match(re.split(r"[,;]", after, maxsplit=1)[0]):
         return True

@@ -788,3 +788,19 @@ def test_hostile_input_is_fast(name):
         assert len(facts) == N // 11
     if name in ("names", "fillers", "digits", "spaces", "negations", "prior_words"):
         assert facts == []
+
+
+@pytest.mark.parametrize("sentence", [
+    "Previous MRI abdomen, 6 months earlier; assessment then LI-RADS LR M.",
+    "Thyroid ultrasound last year: TIRADS 3 nodule.",
+    "Previous liver MRI, 4 months ago; assessment then LI-RADS LR-2.",
+    "Prior mammography two years ago was BI-RADS 2.",
+])
+def test_a_sentence_about_an_earlier_study_is_not_this_report_s_category(sentence: str) -> None:
+    text = f"CT abdomen and pelvis with contrast.\n{sentence}\nThe liver is cirrhotic.\n"
+    assert stated_rads(text) == []
+
+
+def test_a_current_category_after_an_earlier_one_in_the_same_sentence_is_kept() -> None:
+    text = "Liver MRI.\nPrevious MRI 6 months ago was LR-3; today the observation is LI-RADS LR-4.\n"
+    assert [f.value["category"] for f in stated_rads(text)] == ["LR-4"]
