@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from integration.evidence import Fact
 from integration.evidence.chexpert import NO_FINDING, SUPPORT_DEVICES, RuleLabeler, VENDORED_DIR, implied_labels
-from integration.evidence.text import CURRENT_SECTIONS, Sentence, Span, negated, sentences
+from integration.evidence.text import CURRENT_SECTIONS, Sentence, Span, negated, sentence_at, sentences
 
 POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
 
@@ -94,18 +94,11 @@ def phrase_span(text: str, phrase: str) -> Span | None:
     first = None
     for m in pattern.finditer(text):
         span = Span(m.start(), m.end())
-        sentence = _sentence_of(text, span)
+        sentence = sentence_at(text, span.start)
         if sentence is not None and sentence.section in CURRENT_SECTIONS:
             return span
         first = first or span
     return first
-
-
-def _sentence_of(text: str, span: Span) -> Sentence | None:
-    for s in sentences(text):
-        if s.span.start <= span.start < s.span.end:
-            return s
-    return None
 
 
 def phrase_fact(text: str, phrase: str, value: object) -> Fact | None:
@@ -113,7 +106,7 @@ def phrase_fact(text: str, phrase: str, value: object) -> Fact | None:
     span = phrase_span(text, phrase)
     if span is None:
         return None
-    sentence = _sentence_of(text, span)
+    sentence = sentence_at(text, span.start)
     if sentence is None:
         return Fact(value, span, span, "body", kind="finding")
     return Fact(value, span, sentence.span, sentence.section, kind="finding",
