@@ -3,7 +3,8 @@
 ``create_app(settings, store)`` wires the blueprints of :mod:`integration.api` to a job store and
 the inbound authenticator, and sets the request-wide rules: a correlation id on every request
 (``X-Request-ID`` in, the same out), bearer authentication for everything but the probes
-(``/healthz``, ``/readyz``, ``/metrics``: not audited either), a
+(``/healthz``, ``/readyz``, ``/metrics``) and the capability reads (``/fhir/metadata``,
+``/fhir/OperationDefinition/preview``), none of which is audited either, a
 body size limit, and OperationOutcome bodies for every error.
 """
 

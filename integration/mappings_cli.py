@@ -76,8 +76,8 @@ def preview(ctx: click.Context, report_file: Path, prior_file: Path | None, outp
 
     configure_logging("WARNING")  # stdout carries the Bundle only; logs go to stderr
     settings = _settings(ctx)
-    resource = _read_report(report_file)
-    prior = _read_report(prior_file) if prior_file is not None else None
+    resource = _read_report(report_file, settings.ehr.base_url)
+    prior = _read_report(prior_file, settings.ehr.base_url) if prior_file is not None else None
     try:
         previewer = Previewer.from_settings(settings)
         result = previewer.preview(resource, prior_resource=lambda: prior)
@@ -95,8 +95,9 @@ def preview(ctx: click.Context, report_file: Path, prior_file: Path | None, outp
     click.echo("preview: " + json.dumps(result.summary(), ensure_ascii=False), err=True)
 
 
-def _read_report(path: Path) -> dict:
-    """A DiagnosticReport from a JSON file, with the intake's JSON rules and FHIR checks."""
+def _read_report(path: Path, ehr_base_url: str | None) -> dict:
+    """A DiagnosticReport from a JSON file, with the intake's JSON rules and FHIR checks
+    (``ehr_base_url``: the configured EHR base, on which absolute subject references are allowed)."""
     from integration.api.errors import ApiError
     from integration.api.body import parse_json
     from integration.fhir.issues import has_errors
@@ -110,7 +111,7 @@ def _read_report(path: Path) -> dict:
     if not isinstance(resource, dict) or resource.get("resourceType") != "DiagnosticReport":
         raise click.ClickException(f"{path}: expected a DiagnosticReport (a JSON object with resourceType "
                                    f"DiagnosticReport)")
-    issues = check_report(resource)
+    issues = check_report(resource, ehr_base_url=ehr_base_url)
     for issue in issues:
         where = f" ({', '.join(issue.expression)})" if issue.expression else ""
         click.echo(f"{path}: {issue.severity}: {issue.diagnostics}{where}", err=True)

@@ -60,7 +60,9 @@ def poll_once(store: JobStore, client: Any, settings: Any, *, max_pages: int = 1
             if resource.get("resourceType") != "DiagnosticReport":
                 continue
             counts.seen += 1
-            errors = [i for i in check_report(resource) if i.severity in ("error", "fatal")]
+            # The reports come from the EHR the results go to: its own absolute Patient URLs are fine.
+            issues = check_report(resource, ehr_base_url=client.base_url)
+            errors = [i for i in issues if i.severity in ("error", "fatal")]
             if errors:
                 counts.rejected += 1
                 audit("pull.rejected", report=hash_id(f"DiagnosticReport/{resource.get('id')}"), issues=[i.code for i in errors])

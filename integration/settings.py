@@ -189,6 +189,14 @@ class WritebackSettings(_Section):
     mappings_dir: Path = ROOT / "mappings"
     # Also write an AuditEvent (IHE BALP style) with each bundle.
     audit_event: bool = False
+    # Before a job writes, read the report from the EHR and check that it holds the pushed version
+    # with the same subject and status (docs/writeback.md, "Checked against the EHR"):
+    #   version -- read DiagnosticReport/<id>/_history/<versionId> (the current resource when the
+    #              sender gave no versionId); the default
+    #   current -- read the current resource only, for EHRs that do not serve history: a version
+    #              superseded on the EHR but not yet pushed is caught by its versionId only
+    #   off     -- no check: any holder of an intake token can then write AI results into any chart
+    verify_report: Literal["version", "current", "off"] = "version"
 
     @field_validator("mappings_dir", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 from integration import metrics
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.evidence.decide import decide, threshold_for
+from integration.fhir.lifecycle import is_withdrawn
 from integration.inference import Bundle, Output, Request, Router
 from integration.settings import RouteRule, Settings
 from integration.store import Job, JobStore, State
@@ -260,11 +261,16 @@ class Worker:
             return 0
         plans = []
         for job in jobs:
+            if is_withdrawn(job.resource):
+                self._withdraw(job)
+                continue
             try:
                 plans.append(self.plan(job))
             except Exception as exc:  # noqa: BLE001 - a bad report fails alone
                 self._fail(job, f"cannot prepare report: {type(exc).__name__}: {exc}")
         clear_context()
+        if not plans:
+            return len(jobs)
         if self.stop.is_set():
             for plan in plans:
                 self.store.release(plan.job.id, self.owner, State.INFERRING)
@@ -314,9 +320,23 @@ class Worker:
                 audit("job.lease_lost", job=plan.job.id)
         clear_context()
 
+    def _withdraw(self, job: Job) -> None:
+        """A withdrawn report (entered-in-error, cancelled) is not read: the write-back withdraws
+        what its earlier versions wrote and writes nothing new."""
+        bind_correlation_id(job.correlation_id)
+        if self.store.withdraw_only(job.id, self.owner):
+            audit("job.withdrawn", job=job.id, report=hash_id(job.report_key), status=job.resource.get("status"))
+        clear_context()
+
     def _fail(self, job: Job, reason: str) -> None:
         bind_correlation_id(job.correlation_id)
-        if self.store.fail(job.id, self.owner, State.INFERRING, reason):
+        # When an earlier version wrote to the chart, its results no longer describe the report:
+        # the write-back withdraws them first, then the job is the dead letter it would be.
+        if self.store.has_written_version(job):
+            done = self.store.withdraw_only(job.id, self.owner, reason)
+        else:
+            done = self.store.fail(job.id, self.owner, State.INFERRING, reason)
+        if done:
             audit("job.dead_lettered", job=job.id, stage="inference", reason=reason.split(":")[0])
             metrics.dead_lettered("inference")
         clear_context()

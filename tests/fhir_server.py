@@ -36,6 +36,12 @@ def make_key(path: Path, algorithm: str = "RS384") -> tuple[Path, Path]:
     return path, pub
 
 
+# Search parameter for the Observations written for a report: those a Provenance with the report
+# as entity targets (``Observation?_has:Provenance:target:entity=DiagnosticReport/<id>``). R4 does
+# not let Observation.derivedFrom name a DiagnosticReport, so there is no derived-from to search.
+BY_REPORT = "_has:Provenance:target:entity"
+
+
 # -- hand-made job results (the inference worker's format), for write-back tests -------------
 
 MODEL = {"name": "radlite-mini", "version": "0.1.0", "sha256": "ab" * 32, "base_model": "SmolLM2-135M-Instruct"}

@@ -1,4 +1,5 @@
-"""HTTP API blueprints: FHIR intake, $preview, jobs, health, metrics. Assembled by :func:`integration.app.create_app`."""
+"""HTTP API blueprints: FHIR intake, $preview, capability (metadata), jobs, health, metrics.
+Assembled by :func:`integration.app.create_app`."""
 
 from __future__ import annotations
 
@@ -9,20 +10,25 @@ from integration.api.errors import ApiError
 
 
 def register_blueprints(app: Flask) -> None:
-    from integration.api import fhir, health, jobs, metrics, preview
+    from integration.api import capability, fhir, health, jobs, metrics, preview
 
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(capability.bp)
     app.register_blueprint(fhir.bp)
     app.register_blueprint(preview.bp)
     app.register_blueprint(jobs.bp)
     preview.init_app(app)  # loads the mappings: a broken mapping file stops the app here
 
 
+# What this server can do (CapabilityStatement, the $preview OperationDefinition): FHIR clients read
+# it before they know how to authenticate; it holds no patient data and no secret.
+CAPABILITY_ENDPOINTS = frozenset({"capability.metadata", "capability.preview_definition"})
 # Endpoints reachable without a bearer token.
-PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"})
-# Probes and scrapes, polled every few seconds: not written to the audit trail.
-PROBE_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"})
+PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"}) | CAPABILITY_ENDPOINTS
+# Probes, scrapes and capability reads, polled every few seconds or on every client connect and
+# touching no patient data: not written to the audit trail.
+PROBE_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"}) | CAPABILITY_ENDPOINTS
 # The scope a token needs per endpoint (integration.api.auth); "admin" holds every scope.
 ENDPOINT_SCOPES = {
     "fhir.post_report": "intake",
@@ -40,5 +46,5 @@ def required_scope(endpoint: str | None) -> str | None:
         return None
     return ENDPOINT_SCOPES.get(endpoint, "admin")
 
-__all__ = ["ApiError", "ENDPOINT_SCOPES", "EXTENSION", "PROBE_ENDPOINTS", "PUBLIC_ENDPOINTS", "Runtime",
-           "register_blueprints", "required_scope", "runtime"]
+__all__ = ["ApiError", "CAPABILITY_ENDPOINTS", "ENDPOINT_SCOPES", "EXTENSION", "PROBE_ENDPOINTS", "PUBLIC_ENDPOINTS",
+           "Runtime", "register_blueprints", "required_scope", "runtime"]

@@ -42,5 +42,11 @@ def base_url() -> str:
     return (public or request.host_url).rstrip("/")
 
 
+def ehr_base_url() -> str:
+    """The FHIR base the write-back writes to (``ehr.base_url``): the one server an absolute
+    ``DiagnosticReport.subject.reference`` may point at (:func:`integration.fhir.report.check_report`)."""
+    return runtime().settings.ehr.base_url
+
+
 def job_url(job_id: str) -> str:
     return f"{base_url()}/jobs/{job_id}"

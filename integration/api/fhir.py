@@ -21,7 +21,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from integration.api.body import check_content_type, json_resource, parse_json, read_body
-from integration.api.context import correlation_id, job_url, runtime
+from integration.api.context import correlation_id, ehr_base_url, job_url, runtime
 from integration.api.errors import ApiError, response_mimetype
 from integration.audit import audit, hash_id
 from integration.fhir.issues import Issue, has_errors
@@ -68,7 +68,7 @@ def _accepted(job: Job, created: bool, warnings: list[Issue]):
 def _one_report(resource: dict[str, Any], source: str):
     if resource.get("resourceType") != REPORT:
         raise ApiError.simple(400, "this endpoint takes a DiagnosticReport", "resourceType", code="invalid")
-    issues = check_report(resource)
+    issues = check_report(resource, ehr_base_url=ehr_base_url())
     if has_errors(issues):
         raise ApiError(422, issues)
     job, created = _submit(resource, source)
@@ -170,7 +170,7 @@ def _classify(i: int, raw: Any, btype: str, status_index: int | None) -> _Entry:
                                     or any(step in (".", "..") for step in target)):
                 return _Entry(i, "bad", resource, [Issue.error(
                     "invalid", "request.url must be DiagnosticReport/<the resource id>", f"{where}.request.url")])
-    issues = check_report(resource)
+    issues = check_report(resource, ehr_base_url=ehr_base_url())
     return _Entry(i, "bad" if has_errors(issues) else "report", resource, issues)
 
 

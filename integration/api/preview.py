@@ -16,7 +16,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app
 
 from integration.api.body import json_resource
-from integration.api.context import runtime
+from integration.api.context import ehr_base_url, runtime
 from integration.api.errors import ApiError, response_mimetype
 from integration.audit import audit, hash_id
 from integration.fhir.issues import Issue, has_errors
@@ -49,7 +49,9 @@ def preview_report():
     resource = json_resource()
     if resource.get("resourceType") != "DiagnosticReport":
         raise ApiError.simple(400, "this endpoint takes a DiagnosticReport", "resourceType", code="invalid")
-    issues = check_report(resource)
+    # The same checks as the intake, subject included: a preview shows what would be written for a
+    # report the intake would accept, and refuses what it would refuse.
+    issues = check_report(resource, ehr_base_url=ehr_base_url())
     if has_errors(issues):
         raise ApiError(422, issues)
     try:

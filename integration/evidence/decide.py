@@ -45,6 +45,7 @@ from typing import Any, Iterable
 
 from integration.evidence import Fact
 from integration.evidence import findings, lung_staging, rads, rads_wording, tnm
+from integration.evidence.text import Span, uncertain
 from integration.tasks import TaskInput
 
 # Used when neither the bundle nor the site sets a task's threshold: conservative values that the
@@ -335,26 +336,129 @@ def _abnormality(x: TaskInput, out: dict[str, Any], threshold: float) -> None:
         out["abstained_items"] = dropped
 
 
+# -- entities (radiology_ner) ----------------------------------------------------------------------
+#
+# Words that name how or what was examined -- a modality, a procedure, the examination itself, its
+# contrast, a comparison -- and never a finding. The NER model labels "ultrasound" or "biopsy" (from
+# "Ultrasound-guided biopsy is recommended") as present findings; written to a chart they read as
+# diagnoses. A written entity made only of these words -- with articles, laterality, the body regions
+# examinations are named by, and the anatomy the same answer labels ANAT-DP ("chest radiograph",
+# "thyroid ultrasound", "left breast biopsy") -- is not a finding. A finding always has a word of
+# its own (mass, nodule, effusion ...), which none of these lists holds.
+# Hyphenated words count when the whole or every part is listed ("ultrasound-guided", "x-ray").
+_NOT_FINDING_WORDS = frozenset(
+    # modalities
+    "ultrasound ultrasonography sonography sonogram us doppler ct cta mri mr mra mrcp radiograph "
+    "radiographs radiography x-ray x-rays xray film films mammogram mammograms mammography "
+    "tomosynthesis pet spect fluoroscopy scintigraphy angiography angiogram multiparametric "
+    # procedures
+    "biopsy biopsies fna aspiration fine needle core guided targeted "
+    # the examination itself and its technique
+    "exam exams examination examinations study studies imaging image images scan scans view views "
+    "series protocol technique screening evaluation contrast gadolinium iv intravenous oral low-dose "
+    "non-contrast noncontrast portable recommended "
+    # comparison and follow-up
+    "comparison compared prior previous follow-up followup baseline interval".split()
+)
+# Words that may surround those without making the text a finding.
+_FILLER_WORDS = frozenset(
+    "a an the of and or with without for to on in left right bilateral unilateral "
+    "chest thorax abdomen abdominal pelvis pelvic head neck brain spine breast breasts thyroid liver "
+    "hepatic prostate kidney kidneys renal lung lungs".split()
+)
+_WORDS = re.compile(r"[a-z0-9]+(?:[-/][a-z0-9]+)*")
+
+
+def _is_not_finding_word(word: str) -> bool:
+    return word in _NOT_FINDING_WORDS or all(part in _NOT_FINDING_WORDS for part in re.split(r"[-/]", word))
+
+
+def _names_no_finding(phrase: str, anatomy_words: frozenset[str]) -> bool:
+    """Is ``phrase`` an examination, procedure or comparison rather than a finding?"""
+    words = _WORDS.findall(phrase.lower())
+    if not any(_is_not_finding_word(w) for w in words):
+        return False
+    return all(_is_not_finding_word(w) or w in _FILLER_WORDS or w in anatomy_words for w in words)
+
+
+def _finding_key(phrase: str) -> str:
+    """One finding however the model spelled it: case-insensitive, whitespace-normalised."""
+    return " ".join(phrase.split()).casefold()
+
+
+def _plain_mention(text: str, phrase: str) -> Fact | None:
+    """The first sentence about this examination naming ``phrase`` neither negated nor hedged."""
+    words = phrase.split()
+    pattern = re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words[:30]) + r"(?!\w)", re.IGNORECASE)
+    for s in findings.current_sentences(text):
+        for m in pattern.finditer(s.text):
+            if not findings.negated(s.text, m.start(), m.end()) and not uncertain(s.text, m.start(), m.end()):
+                span = Span(s.span.start + m.start(), s.span.start + m.end())
+                return Fact(phrase, span, s.span, s.section, kind="finding")
+    return None
+
+
 def _entities(x: TaskInput, out: dict[str, Any], threshold: float) -> None:
+    """Keep the entities the report supports; of the written labels (OBS-DP, OBS-U) only
+    findings, each with one status. Dropped ones are listed in ``abstained_items``."""
     text = x.report
     if not _model_only(out, threshold) or not isinstance(out.get("value"), list):
         return
-    kept, evidence, dropped = [], {}, []
-    for entity in out["value"]:
-        if not isinstance(entity, dict) or not entity.get("text"):
-            continue
+    entities = [e for e in out["value"] if isinstance(e, dict) and e.get("text")]
+    anatomy = frozenset(w for e in entities if e.get("label") == "ANAT-DP"
+                        for w in _WORDS.findall(str(e["text"]).lower()))
+    dropped: list[dict[str, Any]] = []
+    candidates: list[tuple[dict[str, Any], Fact]] = []
+    for entity in entities:
         label, phrase = entity.get("label"), str(entity["text"])
         key = f"entity:{label}:{phrase}"
         fact = findings.phrase_fact(text, phrase, phrase)
         if fact is None:
             dropped.append({"item": key, "reason": "not_in_report", "detail": "the entity's words are not in the report"})
             continue
+        if label in _WRITTEN_ENTITY_LABELS and _names_no_finding(phrase, anatomy):
+            dropped.append({"item": key, "reason": "not_a_finding",
+                            "detail": "it names an examination, a procedure or a comparison, not a finding"})
+            continue
         if label == "OBS-DP" and fact.extra.get("negated"):
             dropped.append({"item": key, "reason": "report_negates", "detail": "the report negates it"})
             continue
-        kept.append(entity)
+        candidates.append((entity, fact))
+
+    # One status per finding per report. The model sometimes labels the same finding both present
+    # and uncertain; the chart must not say both. Present only when a sentence states it without
+    # hedging or negation, else uncertain (the safer reading), with that sentence as evidence.
+    labels: dict[str, set[str]] = {}
+    for entity, _ in candidates:
+        if entity.get("label") in _WRITTEN_ENTITY_LABELS:
+            labels.setdefault(_finding_key(str(entity["text"])), set()).add(str(entity["label"]))
+    resolved: dict[str, tuple[str, Fact | None]] = {}
+    for finding, both in labels.items():
+        if len(both) > 1:
+            plain = _plain_mention(text, finding)
+            resolved[finding] = ("OBS-DP", plain) if plain is not None else ("OBS-U", None)
+
+    kept, evidence, written = [], {}, set()
+    for entity, fact in candidates:
+        label, phrase = entity.get("label"), str(entity["text"])
+        key = f"entity:{label}:{phrase}"
         if label in _WRITTEN_ENTITY_LABELS:
+            finding = _finding_key(phrase)
+            if finding in resolved:
+                status, plain = resolved[finding]
+                if label != status:
+                    how = ("a report sentence states it without hedging or negation" if status == "OBS-DP"
+                           else "no report sentence states it without hedging or negation")
+                    dropped.append({"item": key, "reason": "conflicting_status",
+                                    "detail": f"the model also labelled it {status}; {how}, so {status} is kept"})
+                    continue
+                fact = plain or fact
+            if finding in written:
+                dropped.append({"item": key, "reason": "duplicate", "detail": "the same finding is already kept"})
+                continue
+            written.add(finding)
             evidence[key] = _items(text, [fact], limit=1)
+        kept.append(entity)
     out.update(value=kept, evidence=evidence)
     if dropped:
         out["abstained_items"] = dropped

@@ -10,9 +10,11 @@
 4. the narrative ``text.div`` (XHTML).
 
 :func:`check_report` validates with ``fhir.resources.R4B`` and adds what that model does not
-check: the resource type, the status value set, a subject reference, an id or identifier (the job
-store's idempotency key), some report text, base64 that decodes and content types we can read.
-Every :class:`Issue` names the element by FHIRPath and never quotes the input.
+check: the resource type, the status value set, a subject that names one Patient on the EHR's
+server (see :func:`subject_reference_issue`), an id or identifier (the job store's idempotency
+key), some report text, base64 that decodes and content types we can read. Every :class:`Issue`
+names the element by FHIRPath and never quotes the input. Nothing is normalised: what passes is
+stored exactly as it was sent.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import base64
 import binascii
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -36,15 +40,15 @@ REPORT_STATUSES = frozenset({
     "registered", "partial", "preliminary", "final", "amended", "corrected", "appended",
     "cancelled", "entered-in-error",
 })
-# R4 DiagnosticReport.subject: Reference(Patient | Group | Device | Location)
-SUBJECT_TYPES = frozenset({"Patient", "Group", "Device", "Location"})
+# R4 allows DiagnosticReport.subject to be a Patient, Group, Device or Location; the adapter
+# writes its results into one patient's chart, so it takes Patient subjects only.
+SUBJECT_TYPE = "Patient"
 PLAIN_TYPES = frozenset({"text/plain"})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 SUPPORTED_TYPES = PLAIN_TYPES | HTML_TYPES
 
 MAX_ISSUES = 50
 _ELEMENT = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]{0,63}$")
-_RELATIVE_REF = re.compile(r"^(?:.*/)?([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 # FHIR id (and versionId): 1-64 of [A-Za-z0-9\-.]. The R4B model checks the characters but not the
 # length, and the pattern allows "." and "..": an id made only of dots is refused too, so an id or
 # version is never a path step in the references and URLs built from it downstream.
@@ -268,23 +272,114 @@ def _key_issue(value: str, what: str, expression: str) -> Issue | None:
     return None
 
 
-def _subject_issues(resource: dict[str, Any]) -> list[Issue]:
+# -- subject ---------------------------------------------------------------------------------------
+#
+# Why the subject is checked this strictly: the write-back copies subject.reference into every
+# Observation it writes (Observation.subject), and the job store finds a patient's earlier report
+# (for temporal comparison) by the same string. A reference the EHR's server would resolve to
+# another patient, or to nothing, would file results in the wrong chart or in none. So the only
+# references accepted are those that name one Patient on the server the write-back writes to,
+# spelled so that nobody can read them two ways.
+
+# "<Type>/<id>" at the end of a reference, optionally followed by "/_history/<version>": what the
+# reference claims to point at. The id and version are matched loosely here and checked after, so
+# the message can say which part is wrong.
+_TYPED_TAIL = re.compile(r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/]*)(?:/_history/(?P<vid>[^/]*))?$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SUBJECT_SHAPE = ("subject.reference must be Patient/<id>, optionally followed by /_history/<version>, "
+                  "or the same on the EHR server's base URL (ehr.base_url)")
+
+
+def _url_parts(url: str) -> tuple[str, str, int | None, str] | None:
+    """(scheme, host, port, path) of an http(s) URL, for comparing two spellings of one FHIR base:
+    scheme and host lower-cased, a default port the same as none. None for anything that is not a
+    plain http(s) URL: user info, a query or fragment, a backslash (which browsers and some proxies
+    read as a slash)."""
+    if any(c in url for c in "?#@\\"):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is no number, an unbalanced IPv6 bracket
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    if port == _DEFAULT_PORTS[scheme]:
+        port = None
+    return scheme, parts.hostname.lower(), port, parts.path
+
+
+def _on_ehr_server(base: str, ehr_base_url: str) -> bool:
+    """Whether ``base`` (what precedes ``/Patient/<id>`` in an absolute reference) is the configured
+    EHR base. A trailing slash on the configured base is ignored; the path is otherwise compared as
+    is (case-sensitive, no dot segments resolved, no percent-decoding), so ``/fhir/../fhir`` or
+    ``/fhir/`` (a doubled slash before Patient) is not ``/fhir``."""
+    ours = _url_parts(ehr_base_url.rstrip("/"))
+    return ours is not None and _url_parts(base) == ours
+
+
+def subject_reference_issue(ref: str, ehr_base_url: str | None = None) -> Issue | None:
+    """Why ``ref`` (a DiagnosticReport.subject.reference) is refused; None when it names one Patient
+    on the EHR's server.
+
+    Accepted: ``Patient/<id>`` (relative, i.e. on the server the report came from and the results go
+    to) and, when ``ehr_base_url`` is given, ``<ehr_base_url>/Patient/<id>``; either may end in
+    ``/_history/<version>``. The id and version are FHIR ids, not only dots. ``ehr_base_url=None``
+    means relative references only.
+    """
+    where = f"{ROOT}.subject.reference"
+    bad = _key_issue(ref, "subject.reference", where)
+    if bad is not None:
+        return bad
+    if any(unicodedata.category(c)[0] in "CZ" for c in ref):
+        # Spaces and invisible characters (U+202E right-to-left override, zero-width space, BOM...):
+        # a reference that displays as one patient's and resolves as another's, or as nobody's.
+        return Issue.error("value", "subject.reference contains spaces or invisible formatting characters", where)
+    if ref.startswith("#"):
+        return Issue.error("value", "subject is a contained resource (#...): results are written to a chart on the "
+                           "EHR's server, so subject must reference a Patient there (Patient/<id>)", where)
+    if ref[:4].lower() == "urn:":
+        return Issue.error("value", "subject is a urn: reference, which resolves only inside the Bundle it came in; "
+                           "reference the Patient on the EHR's server (Patient/<id>)", where)
+    tail = _TYPED_TAIL.search(ref)
+    if tail is None:
+        return Issue.error("value", _SUBJECT_SHAPE, where)
+    if tail["type"] != SUBJECT_TYPE:
+        return Issue.error("value", "subject must reference a Patient: results are written to one patient's chart "
+                           "(Group, Device and Location subjects are not supported)", where)
+    if not is_fhir_id(tail["id"]) or (tail["vid"] is not None and not is_fhir_id(tail["vid"])):
+        return Issue.error("value", "the Patient id (and _history version) in subject.reference must be FHIR ids "
+                           "(1-64 of A-Z a-z 0-9 - ., not only dots)", where)
+    prefix = ref[:tail.start("type")]  # "" or what precedes "Patient/", its slash included
+    if prefix == "":
+        return None  # Patient/<id>[/_history/<version>]
+    if ehr_base_url is not None and _on_ehr_server(prefix[:-1], ehr_base_url):
+        return None  # <ehr.base_url>/Patient/<id>[/_history/<version>]
+    return Issue.error("value", "subject.reference must be relative (Patient/<id>) or an absolute URL on the EHR "
+                       "server the results are written to (ehr.base_url): no other servers, path steps or "
+                       "query strings", where)
+
+
+def _subject_issues(resource: dict[str, Any], ehr_base_url: str | None) -> list[Issue]:
     subject = resource.get("subject")
     if subject is None:
         return [Issue.error("required", "subject is required: the patient the report is about", f"{ROOT}.subject")]
     if not isinstance(subject, dict):
         return []  # a structure issue from the R4B model
+    out: list[Issue] = []
+    stype = subject.get("type")
+    if isinstance(stype, str) and stype != SUBJECT_TYPE:
+        # The write-back copies subject.type too: it must not contradict the reference.
+        out.append(Issue.error("value", "subject.type must be Patient (or absent)", f"{ROOT}.subject.type"))
     ref = subject.get("reference")
     if not isinstance(ref, str) or not ref.strip():
-        return [Issue.error("required", "subject needs a reference (e.g. Patient/123)", f"{ROOT}.subject.reference")]
-    bad = _key_issue(ref, "subject.reference", f"{ROOT}.subject.reference")
-    if bad is not None:
-        return [bad]
-    m = _RELATIVE_REF.match(ref)
-    if m and m.group(1) not in SUBJECT_TYPES:
-        return [Issue.error("value", "subject must reference a Patient, Group, Device or Location",
-                            f"{ROOT}.subject.reference")]
-    return []
+        # An identifier or display alone is not enough: the write-back and the prior-report lookup
+        # both need the reference, and resolving an identifier to a patient is the EHR's job.
+        return out + [Issue.error("required", "subject needs a reference to the Patient (Patient/<id>); an identifier "
+                                  "or display alone is not enough", f"{ROOT}.subject.reference")]
+    bad = subject_reference_issue(ref, ehr_base_url)
+    return out + ([bad] if bad is not None else [])
 
 
 def _identity_issues(resource: dict[str, Any]) -> list[Issue]:
@@ -323,15 +418,21 @@ def _status_issues(resource: dict[str, Any]) -> list[Issue]:
     return []
 
 
-def check_report(resource: Any) -> list[Issue]:
-    """All issues with a DiagnosticReport; any with severity error means it cannot be queued."""
+def check_report(resource: Any, *, ehr_base_url: str | None = None) -> list[Issue]:
+    """All issues with a DiagnosticReport; any with severity error means it cannot be queued.
+
+    ``ehr_base_url`` is the FHIR base of the EHR the results are written to (``ehr.base_url``):
+    an absolute ``subject.reference`` is accepted only on it. None accepts relative subject
+    references (``Patient/<id>``) only.
+    """
     if not isinstance(resource, dict):
         return [Issue.error("structure", "a DiagnosticReport must be a JSON object")]
     if resource.get("resourceType") != ROOT:
         return [Issue.error("invalid", "resourceType must be DiagnosticReport", "resourceType")]
     issues = r4b_issues(resource)
     texts, text_issues = _texts(resource)
-    extra = _status_issues(resource) + _subject_issues(resource) + _identity_issues(resource) + text_issues
+    extra = (_status_issues(resource) + _subject_issues(resource, ehr_base_url) + _identity_issues(resource)
+             + text_issues)
     if not texts and not any(i.is_error for i in text_issues):
         extra.append(Issue.error(
             "required", "no report text: give presentedForm (text/plain or text/html, base64 data), "

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, inse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from integration.fhir.lifecycle import PRIOR_STATUSES, patient_key
 from integration.store.models import Cursor, Job, Lock, State, utcnow
 
 ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
@@ -43,8 +44,19 @@ _RESOURCE = select(_JOBS.c.resource).where(_JOBS.c.id == bindparam("id"))
 _INSERT = insert(_JOBS)
 
 
+# How many of a patient's latest reports the prior lookup reads to find a final one.
+PRIOR_CANDIDATES = 20
+
+
 class StoreError(Exception):
     pass
+
+
+def _queue_withdrawal(job: Job, reason: str) -> None:
+    """The in-session form of :meth:`JobStore.withdraw_only` for a version that failed."""
+    job.state, job.tasks, job.results = State.INFERRED.value, [], {}
+    job.lease_owner, job.lease_expires, job.next_attempt_at = None, None, utcnow()
+    job.error, job.error_detail = reason, {"stage": "inference", "withdraw_only": True}
 
 
 def report_identity(resource: dict[str, Any]) -> tuple[str, str]:
@@ -210,7 +222,7 @@ class JobStore:
             report_key=key,
             report_version=version,
             resource=resource,
-            subject_ref=((resource.get("subject") or {}).get("reference") or None),
+            subject_ref=patient_key(resource),
             source=source,
             correlation_id=correlation_id or uuid.uuid4().hex,
             state=State.RECEIVED.value,
@@ -292,11 +304,20 @@ class JobStore:
         with self.Session.begin() as s:
             claimed, gave_up = [], 0
             for job in self._due(s, due, limit):
+                if job.superseded_by:
+                    # A newer version arrived (this one was requeued from the dead letters, or
+                    # left running): an old version's answers must never reach the chart.
+                    job.state, job.lease_owner = State.SUPERSEDED.value, None
+                    continue
                 if job.inference_attempts >= self.max_inference_attempts:
                     # Taken and lost this many times: the job itself likely kills workers.
-                    job.state = State.FAILED.value
-                    job.error = f"inference did not finish after {job.inference_attempts} attempts"
-                    job.lease_owner = None
+                    reason = f"inference did not finish after {job.inference_attempts} attempts"
+                    if self._has_written_version(s, job):
+                        _queue_withdrawal(job, reason)
+                    else:
+                        job.state = State.FAILED.value
+                        job.error = reason
+                        job.lease_owner = None
                     gave_up += 1
                     continue
                 self._lease(job, State.INFERRING, owner, now, lease_seconds)
@@ -307,6 +328,39 @@ class JobStore:
 
             metrics.dead_lettered("inference", gave_up)
         return claimed
+
+    def withdraw_only(self, job_id: str, owner: str, reason: str | None = None) -> bool:
+        """Send a claimed job to the write-back with nothing to write, so that the write-back
+        withdraws every AI result of the report's earlier versions. ``reason`` None: the report
+        itself is withdrawn (entered-in-error, cancelled); otherwise this version failed at
+        inference -- the job is dead-lettered with ``reason`` once the withdrawal is written."""
+        values: dict[str, Any] = dict(state=State.INFERRED.value, tasks=[], results={}, lease_owner=None,
+                                      lease_expires=None, next_attempt_at=utcnow())
+        if reason is not None:
+            values.update(error=reason, error_detail={"stage": "inference", "withdraw_only": True})
+        return self._fenced(job_id, owner, State.INFERRING, **values)
+
+    def has_written_version(self, job: Job) -> bool:
+        """Has another version of ``job``'s report results in the chart (or had them)?"""
+        with self.Session() as s:
+            return self._has_written_version(s, job)
+
+    @staticmethod
+    def _has_written_version(s, job: Job) -> bool:
+        return s.scalars(
+            select(Job.id).where(Job.report_key == job.report_key, Job.id != job.id, Job.written.is_not(None)).limit(1)
+        ).first() is not None
+
+    def written_versions(self, job: Job) -> list[Job]:
+        """Every other version of ``job``'s report that wrote to the chart, oldest first: the
+        write-back withdraws all their results, whatever happened to the versions in between
+        (failed, dead-lettered, superseded before writing)."""
+        with self.Session() as s:
+            return list(s.scalars(
+                select(Job)
+                .where(Job.report_key == job.report_key, Job.id != job.id, Job.written.is_not(None))
+                .order_by(Job.created_at)
+            ).all())
 
     def finish_inference(self, job_id: str, owner: str, tasks: list[str], results: dict[str, Any]) -> bool:
         """Store results; False when the lease was lost (the results are then discarded)."""
@@ -327,11 +381,17 @@ class JobStore:
         with self.Session.begin() as s:
             claimed = []
             for job in self._due(s, due, limit):
-                if job.supersedes:
-                    prev = s.get(Job, job.supersedes)
-                    # Amend only after the earlier version's write has settled.
-                    if prev is not None and prev.state == State.WRITING.value:
-                        continue
+                if job.superseded_by:
+                    # A newer version exists (this write was being retried when it arrived): the
+                    # newer version's write-back owns the chart now.
+                    job.state, job.lease_owner = State.SUPERSEDED.value, None
+                    continue
+                # Withdraw only after every other version's write has settled.
+                writing = s.scalars(select(Job.id).where(
+                    Job.report_key == job.report_key, Job.id != job.id, Job.state == State.WRITING.value,
+                ).limit(1)).first()
+                if writing is not None:
+                    continue
                 self._lease(job, State.WRITING, owner, now, lease_seconds)
                 job.write_attempts += 1
                 claimed.append(job)
@@ -342,6 +402,14 @@ class JobStore:
             job_id, owner, State.WRITING,
             state=State.WRITTEN.value, written=written, written_at=utcnow(),
             lease_owner=None, lease_expires=None, error=None, error_detail=None,
+        )
+
+    def finish_withdrawal(self, job_id: str, owner: str, written: dict[str, Any]) -> bool:
+        """A version that failed at inference has withdrawn the earlier versions' results: now it
+        is the dead letter it was (its reason kept; ``requeue`` sends it back to inference)."""
+        return self._fenced(
+            job_id, owner, State.WRITING,
+            state=State.FAILED.value, written=written, written_at=utcnow(), lease_owner=None, lease_expires=None,
         )
 
     def retry_writeback(self, job_id: str, owner: str, delay_seconds: float, reason: str) -> bool:
@@ -383,6 +451,7 @@ class JobStore:
                 job.write_attempts = 0
                 job.next_attempt_at = utcnow()
                 job.error = None
+                job.error_detail = None
                 n += 1
             return n
 
@@ -406,21 +475,29 @@ class JobStore:
         return out
 
     def prior_report(self, job: Job) -> Job | None:
-        """The same patient's most recent other report received before ``job`` (for comparison)."""
+        """The report to compare ``job`` with: the current version of the same patient's most recent
+        other report received before it, and only a final one (final, amended, corrected).
+
+        "Current" matters twice: a report moved to another patient by a later version is no longer
+        this patient's (its old version still names them), and a withdrawn or preliminary report
+        is no basis for "unchanged since".
+        """
         if not job.subject_ref:
             return None
         with self.Session() as s:
-            return s.scalars(
+            candidates = s.scalars(
                 select(Job)
                 .where(
                     Job.subject_ref == job.subject_ref,
                     Job.report_key != job.report_key,
                     Job.created_at < job.created_at,
+                    Job.superseded_by.is_(None),
                     Job.state != State.SUPERSEDED.value,
                 )
                 .order_by(Job.created_at.desc())
-                .limit(1)
-            ).first()
+                .limit(PRIOR_CANDIDATES)
+            ).all()
+        return next((c for c in candidates if (c.resource or {}).get("status") in PRIOR_STATUSES), None)
 
     def jobs(self, state: State | None = None, limit: int = 100) -> list[Job]:
         with self.Session() as s:

@@ -5,9 +5,12 @@ What one Bundle holds (see docs/writeback.md for the reasoning):
 * a ``Device`` per model bundle that produced results (conditional create on
   ``urn:radlite:device|<name>@<version>:<sha256>``);
 * ``Observation``\\ s, status ``preliminary``, category imaging, subject/encounter/effective copied
-  from the report, ``derivedFrom`` the report version, ``device`` the model, a deterministic
-  ``identifier`` (sha256 over report key + version + task + finding + model name/version/hash)
-  and a conditional create on it, so a replay creates nothing new;
+  from the report, ``derivedFrom`` the report's ImagingStudy(ies) when it names any, ``device`` the
+  model, a deterministic ``identifier`` (sha256 over report key + version + task + finding + model
+  name/version/hash) and a conditional create on it, so a replay creates nothing new. R4 does not
+  allow ``derivedFrom`` to point at a DiagnosticReport (a validating server rejects the whole
+  transaction); the report version is linked where R4 allows it: the Provenance's ``entity`` and
+  each Observation's ``derivation-reference`` extensions;
 * the summary annotation -- the generated impression as an Observation with ``valueString``;
 * when the job supersedes an earlier written version: a ``PUT`` per earlier Observation setting it
   to ``entered-in-error`` (with ``If-Match`` on the version read);
@@ -17,6 +20,10 @@ What one Bundle holds (see docs/writeback.md for the reasoning):
 
 Every resource made carries ``meta.security`` AIAST (HL7 v3 ObservationValue: "artificial
 intelligence asserted"). Parse failures are not written; they are counted in :class:`Plan`.
+
+The finished Bundle is checked as a validating server would check it
+(:func:`integration.fhir.conformance.check_bundle`); one that does not conform is a
+:class:`BuildError`, never sent.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from integration.fhir.conformance import allowed_targets, check_bundle, reference_type
 from integration.fhir.report import ReportTextError, report_text_and_path
 from integration.writeback.mappings import (
     ChangeMapping,
@@ -63,6 +71,14 @@ _NS = uuid.UUID("6f1c2a52-4b1e-5d0c-9a57-2f0a3c1e9b11")  # namespace for determi
 AMEND_NOTE = (
     "Withdrawn by the RadLite adapter: the source report was amended; "
     "see the AI results derived from the new report version."
+)
+WITHDRAWN_NOTE = (
+    "Withdrawn by the RadLite adapter: the source report was withdrawn (entered-in-error or "
+    "cancelled); no AI result stands for it."
+)
+FAILED_VERSION_NOTE = (
+    "Withdrawn by the RadLite adapter: the source report has a newer version the adapter could not "
+    "read; these results belonged to an earlier version."
 )
 
 
@@ -129,6 +145,32 @@ def report_reference(resource: dict[str, Any]) -> dict[str, Any]:
     return {"type": "DiagnosticReport", "identifier": logical}
 
 
+def imaging_study_references(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's ImagingStudy references (``DiagnosticReport.imagingStudy``), as an
+    Observation's ``derivedFrom``: the images the results were read about, which R4 lets
+    ``derivedFrom`` name (unlike the report itself).
+
+    reference / identifier / type are copied, never ``display``. Left out: a ``#id`` reference (to
+    a resource contained in the report, which is not copied), a ``urn:`` one (it resolves only
+    inside the report's own Bundle) and one naming another type (not R4 for this element)."""
+    out: list[dict[str, Any]] = []
+    for ref in report.get("imagingStudy") or []:
+        if not isinstance(ref, dict):
+            continue
+        link = {k: copy.deepcopy(ref[k]) for k in ("reference", "identifier", "type") if ref.get(k)}
+        literal = link.get("reference")
+        if isinstance(literal, str) and (literal.startswith("#") or literal.lower().startswith("urn:")):
+            continue
+        if reference_type(link) not in (None, "ImagingStudy"):
+            continue
+        if "reference" not in link and "identifier" in link:
+            # A logical reference (e.g. the DICOM Study Instance UID): its type says what it is.
+            link["type"] = "ImagingStudy"
+        if ("reference" in link or "identifier" in link) and link not in out:
+            out.append(link)
+    return out
+
+
 def _security_meta(extra_tag: dict[str, str] | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"security": [dict(AIAST)]}
     if extra_tag:
@@ -185,6 +227,7 @@ class _Builder:
         self.now = now
         self.report = job.resource or {}
         self.report_ref = report_reference(self.report)
+        self.imaging_studies = imaging_study_references(self.report)
         self.entries: list[dict[str, Any]] = []
         self.planned: list[PlannedEntry] = []
         self.devices: dict[str, str] = {}  # device identifier -> fullUrl
@@ -243,7 +286,8 @@ class _Builder:
             obs["bodySite"] = body_site.fhir()
         if mapping.note:
             obs["note"] = [{"text": mapping.note}]
-        obs["derivedFrom"] = [copy.deepcopy(self.report_ref)]
+        if self.imaging_studies:
+            obs["derivedFrom"] = copy.deepcopy(self.imaging_studies)
         extensions = self.derivation_references(finding_key)
         if extensions:
             obs["extension"] = extensions
@@ -337,7 +381,8 @@ class _Builder:
 
     # -- amendment and provenance ---------------------------------------------------------
 
-    def amendments(self, amend: Iterable[tuple[dict[str, Any], str | None]]) -> tuple[list[str], list[str]]:
+    def amendments(self, amend: Iterable[tuple[dict[str, Any], str | None]],
+                   note: str = AMEND_NOTE) -> tuple[list[str], list[str]]:
         """PUT entries setting earlier Observations to entered-in-error; returns (all ids, already)."""
         all_ids, already = [], []
         for resource, etag in amend:
@@ -359,7 +404,8 @@ class _Builder:
             if not any(s.get("code") == "AIAST" for s in meta["security"] if isinstance(s, dict)):
                 meta["security"].append(dict(AIAST))
             new["meta"] = meta
-            new["note"] = list(new.get("note") or []) + [{"text": AMEND_NOTE}]
+            new["note"] = list(new.get("note") or []) + [{"text": note}]
+            _drop_disallowed_derived_from(new)
             full_url = f"{self.base_url}/Observation/{rid}" if self.base_url else f"Observation/{rid}"
             request: dict[str, Any] = {"method": "PUT", "url": f"Observation/{rid}"}
             if etag:
@@ -436,6 +482,25 @@ class _Builder:
         self.planned.append(PlannedEntry("audit-event", "AuditEvent", full_url, identifier=tag))
 
 
+def _drop_disallowed_derived_from(obs: dict[str, Any]) -> None:
+    """Earlier adapter versions wrote ``derivedFrom`` the DiagnosticReport, which R4 does not allow.
+    Withdrawing such an Observation sends it back whole: left in, that reference would make a
+    validating server refuse the withdrawal, and the outbound check refuse to send it -- the
+    superseded result would stay in the chart as current. The Provenance of the withdrawal names
+    the report, and so do the Observation's derivation-reference extensions, if it has any."""
+    allowed = allowed_targets("Observation", "derivedFrom")
+
+    def permitted(ref: Any) -> bool:
+        target = reference_type(ref) if isinstance(ref, dict) else None
+        return isinstance(ref, dict) and (allowed is None or target is None or target in allowed)
+
+    kept = [r for r in obs.get("derivedFrom") or [] if permitted(r)]
+    if kept:
+        obs["derivedFrom"] = kept
+    else:
+        obs.pop("derivedFrom", None)
+
+
 def _text_path(report: dict[str, Any]) -> str:
     """The element the adapter read the report's text from (evidence offsets count into it)."""
     try:
@@ -461,10 +526,11 @@ def plan_transaction(
     base_url: str | None = None,
     now: dt.datetime | None = None,
     audit_event: bool = False,
+    amend_note: str = AMEND_NOTE,
 ) -> Plan:
     """Build the transaction for ``job`` (anything with resource, report_key, report_version and
-    results). ``amend`` holds (current resource, ETag) of the earlier version's Observations;
-    ``audit_event`` adds an AuditEvent (settings.writeback.audit_event)."""
+    results). ``amend`` holds (current resource, ETag) of the earlier versions' Observations,
+    withdrawn with ``amend_note`` saying why; ``audit_event`` adds an AuditEvent (settings.writeback.audit_event)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     b = _Builder(job, mappings, base_url, now)
     failures: dict[str, int] = {}
@@ -491,7 +557,7 @@ def plan_transaction(
             continue
         b.evidence = result.get("evidence") or {}
         dispatch[mapping.kind](task, mapping, result["value"], _model_of(result))
-    amended_ids, already = b.amendments(amend)
+    amended_ids, already = b.amendments(amend, amend_note)
     b.provenance(amended_ids)
     if audit_event:
         b.audit_event()
@@ -500,7 +566,25 @@ def plan_transaction(
     if not any(p.role != "device" for p in planned):
         entries, planned = [], []
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    if entries:
+        _check_conformance(bundle)
     return Plan(bundle, planned, failures, already, not_written)
+
+
+# How many problems a BuildError names (the rest are counted): enough to fix the cause, short
+# enough for a job's error reason.
+_PROBLEMS_SHOWN = 5
+
+
+def _check_conformance(bundle: dict[str, Any]) -> None:
+    """Raise :class:`BuildError` when a validating R4 server would reject ``bundle``: such a
+    transaction fails the same way on every retry and must never be sent. The runner dead-letters
+    the job with the problems as its reason (they name elements and types, never values)."""
+    problems = check_bundle(bundle)
+    if problems:
+        shown = "; ".join(problems[:_PROBLEMS_SHOWN])
+        more = f" (and {len(problems) - _PROBLEMS_SHOWN} more)" if len(problems) > _PROBLEMS_SHOWN else ""
+        raise BuildError(f"the transaction does not conform to FHIR R4: {shown}{more}")
 
 
 def build_transaction(job: Any, mappings: Mappings, **kwargs: Any) -> dict[str, Any]:

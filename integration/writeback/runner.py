@@ -22,7 +22,9 @@ from typing import Any, Callable
 from integration import metrics
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.store import JobStore, State
-from integration.writeback.bundle import BuildError, earlier_observations, plan_transaction, summarize
+from integration.fhir.lifecycle import is_withdrawn, mismatch
+from integration.writeback.bundle import (AMEND_NOTE, FAILED_VERSION_NOTE, WITHDRAWN_NOTE, BuildError,
+                                          earlier_observations, plan_transaction, summarize)
 from integration.writeback.client import FhirClient, WritebackError
 from integration.writeback.mappings import Mappings
 
@@ -63,32 +65,86 @@ def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | No
 
 
 def _amend_targets(store: JobStore, client: FhirClient, job) -> list[tuple[dict[str, Any], str | None]]:
-    """Current versions (and ETags) of the Observations the superseded job wrote."""
-    if not job.supersedes:
-        return []
-    prev = store.get(job.supersedes)
-    if prev is None or not prev.written:
-        return []
-    out = []
-    for rid in earlier_observations(prev.written):
-        try:
-            out.append(client.read("Observation", rid))
-        except WritebackError as exc:
-            if exc.status in (404, 410):
-                continue  # deleted on the server meanwhile: nothing to withdraw
-            raise
+    """Current versions (and ETags) of the Observations every other version of the report wrote:
+    all of them, not only the version this one supersedes, so a version that failed or was
+    skipped in between never leaves an older version's results standing."""
+    out, seen = [], set()
+    for earlier in store.written_versions(job):
+        for rid in earlier_observations(earlier.written):
+            if rid in seen:
+                continue
+            seen.add(rid)
+            try:
+                out.append(client.read("Observation", rid))
+            except WritebackError as exc:
+                if exc.status in (404, 410):
+                    continue  # deleted on the server meanwhile: nothing to withdraw
+                raise
     return out
+
+
+class ReportMismatch(Exception):
+    """The EHR does not hold the pushed report version as pushed: nothing may be written."""
+
+
+def _held_report(client: FhirClient, job, mode: str) -> dict[str, Any]:
+    """The report as the EHR holds it: the pushed version (``mode`` "version") or the current one."""
+    resource = job.resource or {}
+    rid = resource.get("id")
+    version = job.report_version
+    try:
+        if isinstance(rid, str) and rid:
+            if mode == "version" and not version.startswith("sha256:"):
+                resp = client.request("GET", f"DiagnosticReport/{rid}/_history/{version}", what="read report version")
+                return resp.json()
+            return client.read("DiagnosticReport", rid)[0]
+        ident = next(i for i in resource.get("identifier") or [] if isinstance(i, dict) and i.get("value"))
+        token = f"{ident['system']}|{ident['value']}" if ident.get("system") else str(ident["value"])
+        found = client.search("DiagnosticReport", {"identifier": token})
+    except WritebackError as exc:
+        if exc.status in (404, 410):
+            raise ReportMismatch("the EHR does not hold this report version") from None
+        raise
+    if len(found) != 1:
+        raise ReportMismatch(f"the EHR holds {len(found)} reports with this identifier, not one")
+    return found[0]
+
+
+def check_report(client: FhirClient, job, mode: str) -> None:
+    """Raise :class:`ReportMismatch` unless the EHR holds the job's report version with the pushed
+    subject and status (``mode``: settings.writeback.verify_report)."""
+    if mode == "off":
+        return
+    held = _held_report(client, job, mode)
+    problem = mismatch(job.resource or {}, held)
+    held_version = (held.get("meta") or {}).get("versionId")
+    if problem is None and not job.report_version.startswith("sha256:") and held_version \
+            and str(held_version) != job.report_version:
+        problem = f"the EHR holds version {held_version} of this report, not version {job.report_version}"
+    if problem is not None:
+        raise ReportMismatch(problem)
+
+
+def _amend_note(job) -> str:
+    if is_withdrawn(job.resource):
+        return WITHDRAWN_NOTE
+    if job.results == {} and job.error:
+        return FAILED_VERSION_NOTE
+    return AMEND_NOTE
 
 
 def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings, job,
               counts: Counts, rng: random.Random | None = None) -> None:
     bind_correlation_id(job.correlation_id)
     job_h, report_h = hash_id(job.id), hash_id(job.report_key)
+    # A withdrawal for a version that failed at inference ends as that dead letter again.
+    withdrawal_of_failed = job.results == {} and bool((job.error_detail or {}).get("withdraw_only"))
     audit("writeback.attempted", job=job_h, report=report_h, attempt=job.write_attempts,
           amends=bool(job.supersedes))
     try:
+        check_report(client, job, getattr(settings, "verify_report", "version"))
         amend = _amend_targets(store, client, job)
-        plan = plan_transaction(job, mappings, amend=amend, base_url=client.base_url,
+        plan = plan_transaction(job, mappings, amend=amend, base_url=client.base_url, amend_note=_amend_note(job),
                                 audit_event=bool(getattr(settings, "audit_event", False)))
         if plan.parse_failures:
             audit("writeback.parse_failures_skipped", job=job_h, failures=plan.parse_failures)
@@ -97,6 +153,15 @@ def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
         else:
             response = client.post_transaction(plan.bundle)
         written = summarize(plan, response, server=client.base_url)
+    except ReportMismatch as exc:
+        # Not retried: the EHR's answer will not change by waiting, and writing would put results
+        # into a chart the report does not (or no longer) belong to.
+        reason = f"report check failed: {exc}"
+        store.fail(job.id, owner, State.WRITING, reason, {"kind": "report-check"})
+        counts.dead_lettered += 1
+        audit("writeback.report_mismatch", job=job_h, report=report_h)
+        audit("writeback.dead_lettered", job=job_h, status=None, issue_codes=["report-check"], attempt=job.write_attempts)
+        return
     except WritebackError as exc:
         _failed(store, owner, settings, job, exc, counts, rng)
         return
@@ -107,7 +172,8 @@ def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
         counts.dead_lettered += 1
         audit("writeback.dead_lettered", job=job_h, status=None, issue_codes=["build"], attempt=job.write_attempts)
         return
-    if not store.finish_writeback(job.id, owner, written):
+    finish = store.finish_withdrawal if withdrawal_of_failed else store.finish_writeback
+    if not finish(job.id, owner, written):
         counts.lease_lost += 1
         audit("writeback.lease_lost", job=job_h)
         return

@@ -24,6 +24,7 @@ from integration.store import JobStore, State
 from integration.worker import Worker
 from integration.writeback.client import FhirClient
 from integration.writeback.runner import write_due
+from tests.fhir_server import BY_REPORT
 
 ROOT = Path(__file__).resolve().parents[2]
 AIAST = ("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "AIAST")
@@ -115,7 +116,7 @@ def test_push_infer_write_read_back_and_replay(pipeline) -> None:
     assert pipeline.store.counts()["written"] == len(reports)
 
     for report in reports:
-        observations = pipeline.server.search("Observation", **{"derived-from": f"DiagnosticReport/{report['id']}"})
+        observations = pipeline.server.search("Observation", **{BY_REPORT: f"DiagnosticReport/{report['id']}"})
         # The tiny random model's own answers are abstained (no evidence, low confidence); what the
         # report states is written whatever the model says.
         if report["id"] in STATED_SAMPLES:
@@ -156,7 +157,7 @@ def test_ehr_outage_during_write_back_then_exactly_once(pipeline) -> None:
     pipeline.server.start()
     pipeline.write_all()
     assert pipeline.store.get(job.id).state == State.WRITTEN.value
-    n = pipeline.server.count("Observation", **{"derived-from": f"DiagnosticReport/{report['id']}"})
+    n = pipeline.server.count("Observation", **{BY_REPORT: f"DiagnosticReport/{report['id']}"})
     assert n == len([r for r in pipeline.store.get(job.id).written["resources"] if r["type"] == "Observation"])
     assert pipeline.server.count("Provenance", entity=f"DiagnosticReport/{report['id']}") == 1
 
@@ -167,19 +168,23 @@ def test_amended_report_supersedes_earlier_results(pipeline) -> None:
     _push(pipeline.http, report)
     pipeline.drain()
     pipeline.write_all()
-    first = pipeline.server.search("Observation", **{"derived-from": f"DiagnosticReport/{report['id']}"})
+    first = pipeline.server.search("Observation", **{BY_REPORT: f"DiagnosticReport/{report['id']}"})
 
     amended = copy.deepcopy(report)
-    amended["meta"] = {"versionId": "2"}
     amended["status"] = "amended"
+    _seed_ehr(pipeline.server, [amended])  # the EHR holds version 2 before it pushes it
+    amended["meta"] = {"versionId": "2"}
     assert _push(pipeline.http, amended)[0] == 202
     pipeline.drain()
     pipeline.write_all()
     for obs in first:
         assert pipeline.server.read("Observation", obs["id"])["status"] == "entered-in-error"
-    latest = [o for o in pipeline.server.search("Observation", **{"derived-from": f"DiagnosticReport/{report['id']}"})
+    latest = [o for o in pipeline.server.search("Observation", **{BY_REPORT: f"DiagnosticReport/{report['id']}"})
               if o["status"] == "preliminary"]
-    assert latest and all(o["derivedFrom"][0]["reference"].endswith("/_history/2") for o in latest)
+    # ... and were written for version 2: the Provenance naming version 2 lists them.
+    [prov] = [p for p in pipeline.server.search("Provenance", entity=f"DiagnosticReport/{report['id']}")
+              if p["entity"][0]["what"]["reference"].endswith("/_history/2")]
+    assert latest and {f"Observation/{o['id']}" for o in latest} <= {t["reference"] for t in prov["target"]}
 
 
 def test_killed_worker_process_jobs_complete(pipeline, tmp_path) -> None:

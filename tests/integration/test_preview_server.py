@@ -22,6 +22,7 @@ from integration.writeback.bundle import RESULT_SYSTEM
 from integration.writeback.client import FhirClient
 from integration.writeback.mappings import load_mappings
 from integration.writeback.runner import write_due
+from tests.fhir_server import BY_REPORT
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
@@ -70,7 +71,7 @@ def test_preview_matches_what_the_write_back_writes(tmp_path, tiny_qwen2, fhir_s
                      if e["resource"]["resourceType"] == "Observation"}
         assert len(predicted) == 2
         # The preview wrote nothing and stored nothing.
-        derived = {"derived-from": f"DiagnosticReport/{report['id']}"}
+        derived = {BY_REPORT: f"DiagnosticReport/{report['id']}"}
         assert fhir_server.count("Observation", **derived) == 0
         assert store.jobs() == []
 

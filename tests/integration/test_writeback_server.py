@@ -25,7 +25,7 @@ from integration.writeback.bundle import AIAST, RESULT_SYSTEM, plan_transaction
 from integration.writeback.client import BearerAuth, FhirClient, SmartBackendAuth
 from integration.writeback.runner import write_due
 from integration.writeback.scheduler import LOCK_NAME, WritebackScheduler
-from tests.fhir_server import MODEL, SmartClient, full_results, make_key, result
+from tests.fhir_server import BY_REPORT, MODEL, SmartClient, full_results, make_key, result
 from tests.integration.conftest import inferred_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,19 +62,19 @@ def test_write_and_read_back(fhir_server, store, mappings, seeded_report) -> Non
     assert written["counts"]["created"] + written["counts"]["existing"] == EXPECTED_OBSERVATIONS + 2
     assert written["counts"]["existing"] <= 1
 
-    # Every Observation can be found by its identifier and by derived-from the report.
-    derived = fhir_server.search("Observation", **{"derived-from": report_ref(report)})
+    # Every Observation can be found by its identifier and through the Provenance naming the report.
+    derived = fhir_server.search("Observation", **{BY_REPORT: report_ref(report)})
     assert len(derived) == EXPECTED_OBSERVATIONS
     for r in written["resources"]:
         if r["type"] == "Observation":
             [found] = fhir_server.search("Observation", identifier=f"{RESULT_SYSTEM}|{r['identifier']}")
             assert found["id"] == r["id"] and found["meta"]["versionId"] == r["version"]
-    assert fhir_server.count("Observation", **{"derived-from": report_ref(report), "_security": AIAST_PARAM}) == \
+    assert fhir_server.count("Observation", **{BY_REPORT: report_ref(report), "_security": AIAST_PARAM}) == \
         EXPECTED_OBSERVATIONS
     for obs in derived:
         Observation.model_validate(obs)
         assert obs["status"] == "preliminary"
-        assert obs["derivedFrom"] == [{"reference": f"{report_ref(report)}/_history/1"}]
+        assert "derivedFrom" not in obs  # the report names no ImagingStudy
         assert obs["subject"] == {"reference": report["subject"]["reference"]}
     summary = [o for o in derived if "valueString" in o]
     assert len(summary) == 1 and summary[0]["code"]["coding"][0]["code"] == "19005-8"
@@ -114,7 +114,7 @@ def test_replay_creates_no_duplicates(fhir_server, store, mappings, seeded_repor
     assert counts.written == 1
     written = written_of(store, job)
     assert written["counts"] == {"created": 0, "existing": EXPECTED_OBSERVATIONS + 2, "amended": 0}
-    assert fhir_server.count("Observation", **{"derived-from": report_ref(report)}) == EXPECTED_OBSERVATIONS
+    assert fhir_server.count("Observation", **{BY_REPORT: report_ref(report)}) == EXPECTED_OBSERVATIONS
     [prov] = fhir_server.search("Provenance", entity=f"{report_ref(report)}/_history/1")
     # Same resources, same ids as the first commit; nothing new anywhere on the server.
     first_ids = {e["response"]["location"].split("/_history")[0].rsplit("/", 2)[-1] for e in first["entry"]}
@@ -158,17 +158,18 @@ def test_amended_report_withdraws_earlier_results(fhir_server, store, mappings, 
     write_due(store, client, mappings, "s1", wb_settings())
     written = written_of(store, v2)
     assert written["counts"]["amended"] == 5
-    current = fhir_server.search("Observation", **{"derived-from": report_ref(report)})
+    current = fhir_server.search("Observation", **{BY_REPORT: report_ref(report)})
     status = {o["id"]: o["status"] for o in current}
     assert {status[i] for i in old_ids} == {"entered-in-error"}
     live = [o for o in current if o["status"] == "preliminary"]
-    assert len(live) == 2 and all(o["derivedFrom"][0]["reference"].endswith("/_history/2") for o in live)
+    assert len(live) == 2
     # The second Provenance (entity = report version 2) records the withdrawal too. The server's
     # reference search ignores the version, so both Provenances match the search.
     provs = fhir_server.search("Provenance", entity=report_ref(report))
     assert len(provs) == 2
     [prov] = [p for p in provs if p["entity"][0]["what"]["reference"].endswith("/_history/2")]
     assert {f"Observation/{i}" for i in old_ids} <= {t["reference"] for t in prov["target"]}
+    assert {f"Observation/{o['id']}" for o in live} <= {t["reference"] for t in prov["target"]}
 
 
 def test_server_outage_then_written_exactly_once(fresh_fhir_server, store, mappings, seeded_report) -> None:
@@ -188,12 +189,29 @@ def test_server_outage_then_written_exactly_once(fresh_fhir_server, store, mappi
         write_due(store, client, mappings, "s1", wb_settings())
         time.sleep(0.05)
     written_of(store, job)
-    assert server.count("Observation", **{"derived-from": report_ref(report)}) == EXPECTED_OBSERVATIONS
+    assert server.count("Observation", **{BY_REPORT: report_ref(report)}) == EXPECTED_OBSERVATIONS
     assert server.count("Provenance", entity=f"{report_ref(report)}/_history/1") == 1
     assert server.count("Device") == 1
 
 
-def test_rejected_bundle_goes_to_dead_letter(fhir_server, store, mappings, seeded_report) -> None:
+def test_nonconforming_bundle_is_never_sent(fhir_server, store, mappings, seeded_report) -> None:
+    """The adapter checks its Bundle as a validating server would: a malformed date copied from the
+    report into every Observation is a dead letter of kind build, and nothing reaches the server."""
+    report = seeded_report(3)
+    job = inferred_job(store, dict(report, effectiveDateTime="last tuesday"))
+    assert write_due(store, FhirClient(fhir_server.base_url), mappings, "s1", wb_settings()).dead_lettered == 1
+    dead = store.get(job.id)
+    assert dead.state == State.FAILED.value and dead.error_detail["kind"] == "build"
+    assert "does not conform to FHIR R4" in dead.error and ".effectiveDateTime:" in dead.error
+    assert "last tuesday" not in dead.error  # problems name elements, never values
+    assert fhir_server.count("Observation", **{BY_REPORT: report_ref(report)}) == 0
+    assert fhir_server.count("Provenance", entity=report_ref(report)) == 0
+
+
+def test_rejected_bundle_goes_to_dead_letter(fhir_server, store, mappings, seeded_report, monkeypatch) -> None:
+    # What the server rejects on rules of its own is a dead letter with its OperationOutcome. The
+    # adapter's own check would catch this Bundle first (above); switched off, the server sees it.
+    monkeypatch.setattr("integration.writeback.bundle._check_conformance", lambda bundle: None)
     report = seeded_report(3)
     bad = dict(report, effectiveDateTime="last tuesday")  # copied into every Observation
     job = inferred_job(store, bad)
@@ -205,7 +223,7 @@ def test_rejected_bundle_goes_to_dead_letter(fhir_server, store, mappings, seede
     outcome = dead.error_detail["operation_outcome"]
     assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "structure"
     # The transaction was atomic: nothing of it is on the server.
-    assert fhir_server.count("Observation", **{"derived-from": report_ref(report)}) == 0
+    assert fhir_server.count("Observation", **{BY_REPORT: report_ref(report)}) == 0
 
 
 def _smart_client(server, key: Path, alg: str, client_id: str = "radlite") -> FhirClient:
@@ -234,7 +252,7 @@ def test_smart_backend_services(sekmet_factory, store, mappings, seeded_report, 
     assert counts.written == 2
     for r, j in zip(reports, jobs):
         written_of(store, j)
-        assert server.count("Observation", **{"derived-from": report_ref(r)}) == 2
+        assert server.count("Observation", **{BY_REPORT: report_ref(r)}) == 2
     assert client.auth.tokens_fetched == 1  # one token for both transactions
 
     # A token the server no longer accepts: one 401, a fresh token, success.
@@ -265,7 +283,7 @@ def test_static_bearer(sekmet_factory, store, mappings, seeded_report, monkeypat
                                                   auth=EhrAuth(mode="bearer", token_env="EHR_TOKEN")))
     assert write_due(store, client, mappings, "s1", wb_settings()).written == 1
     written_of(store, job)
-    [obs] = server.search("Observation", **{"derived-from": report_ref(report)})
+    [obs] = server.search("Observation", **{BY_REPORT: report_ref(report)})
     assert obs["valueCodeableConcept"]["coding"][0] == {"system": "http://cancerstaging.org", "code": "cM1a"}
 
     wrong = FhirClient(server.base_url, BearerAuth(token_env="T", environ={"T": "wrong"}))

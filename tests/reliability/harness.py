@@ -88,14 +88,19 @@ def store_path(site_file: Path) -> Path:
 STATED_STAGE = "\nADDENDUM: Clinical stage cT2a N1 M0.\n"
 
 
-def make_reports(n: int, tag: str) -> list[dict[str, Any]]:
+def make_reports(n: int, tag: str, ehr: SekmetServer | None = None) -> list[dict[str, Any]]:
     """``n`` DiagnosticReports cycling through the shipped samples (every text form), each with
-    its own id and a stated stage (STATED_STAGE); ``tag`` keeps ids unique across waves."""
+    its own id and a stated stage (STATED_STAGE); ``tag`` keeps ids unique across waves. With
+    ``ehr`` the EHR holds each report (and its patient) first, as it does before it pushes: the
+    write-back checks the pushed version against it (writeback.verify_report)."""
     samples = [{**s, "text": s["text"] + STATED_STAGE} for s in sample_reports()]
     out = []
     for i in range(n):
         r = diagnostic_report(samples[i % len(samples)])
         r["id"] = f"{tag}-{i}"
+        if ehr is not None:
+            ehr.put({"resourceType": "Patient", "id": r["subject"]["reference"].split("/")[-1]})
+            r["meta"] = {"versionId": ehr.put({k: v for k, v in r.items() if k != "meta"})["meta"]["versionId"]}
         out.append(r)
     return out
 
@@ -523,9 +528,20 @@ def tally(server: SekmetServer, store, expected: Iterable[str]) -> Tally:
               devices=len(fetch_all(server, "Device", _security=AIAST)),
               observation_versions=server.history_count("Observation"))
     prov_per = Counter(_report_of(p["entity"][0]["what"]["reference"]) for p in prov)
+    # An Observation's report is the entity of the Provenance that targets it (R4 does not let
+    # Observation.derivedFrom name a DiagnosticReport). One with no Provenance counts under None:
+    # an unexpected report.
+    obs_ids = {o["id"] for o in obs}
     obs_per: dict[str | None, set[str]] = {}
-    for o in obs:
-        obs_per.setdefault(_report_of(o["derivedFrom"][0]["reference"]), set()).add(o["id"])
+    for p in prov:
+        report = _report_of(p["entity"][0]["what"]["reference"])
+        for target in p.get("target") or []:
+            kind, _, oid = target.get("reference", "").partition("/")
+            if kind == "Observation" and oid in obs_ids:
+                obs_per.setdefault(report, set()).add(oid)
+    orphans = obs_ids - set().union(*obs_per.values())
+    if orphans:
+        obs_per[None] = orphans
     idents = Counter(i["value"] for o in obs for i in o.get("identifier") or [] if i.get("system") == RESULT_SYSTEM)
     t.duplicate_identifiers = sum(n - 1 for n in idents.values() if n > 1)
     t.duplicate_provenances = sum(n - 1 for n in prov_per.values() if n > 1)

@@ -57,7 +57,7 @@ def test_kill9_worker_and_scheduler_repeatedly_then_exactly_once(
     started = time.monotonic()
 
     def push_wave(n: int) -> None:
-        for report in make_reports(n, f"crash-w{len(pushed)}"):
+        for report in make_reports(n, f"crash-w{len(pushed)}", server):
             resp = intake.post("/fhir/DiagnosticReport", json=report, headers=HEADERS)
             assert resp.status_code == 202, resp.status_code
             pushed.append(report["id"])

@@ -81,12 +81,12 @@ def test_burst_of_concurrent_pushes_bounded_memory_drains_exactly_once(
 
     # Warm-up: every process has loaded what it needs (the worker its model), so the growth we
     # measure over the burst is the burst's.
-    warm = make_reports(8, "load-warm")
+    warm = make_reports(8, "load-warm", server)
     for r in warm:
         assert requests.post(f"{base}/fhir/DiagnosticReport", json=r, headers=HEADERS, timeout=30).status_code == 202
     wait_until(lambda: all_written(len(warm)), 120, "the warm-up to be written")
 
-    reports = make_reports(n_reports, "load")
+    reports = make_reports(n_reports, "load", server)
     # Every tenth report is pushed twice, back to back, so two threads race on the same report.
     order = []
     for i, r in enumerate(reports):

@@ -81,8 +81,8 @@ def test_ehr_outages_then_everything_written_once_and_only_permanent_errors_dead
         return c["written"] + c["failed"] == len(pushed)
 
     # Warm-up, with two reports the server rejects for good.
-    good = push(make_reports(3, "outage-warm"))
-    bad = {rid: status for rid, status in zip(push(make_reports(2, "outage-bad")), (422, 400))}
+    good = push(make_reports(3, "outage-warm", server))
+    bad = {rid: status for rid, status in zip(push(make_reports(2, "outage-bad", server)), (422, 400))}
     proxy.reject.update(bad)
     worker.start()
     scheduler.start()
@@ -109,7 +109,7 @@ def test_ehr_outages_then_everything_written_once_and_only_permanent_errors_dead
         for n, phase in enumerate(phases):
             began = time.monotonic()
             phase.begin()
-            ids = push(make_reports(per_phase, f"outage-p{n}"))
+            ids = push(make_reports(per_phase, f"outage-p{n}", server))
             phase_reports[phase.name] = ids
             retried: set[str] = set()
 

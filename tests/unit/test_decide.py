@@ -179,6 +179,57 @@ def test_ner_entity_absent_from_report_or_negated_is_dropped() -> None:
     assert CXR[ev["match"]["offset"]:ev["match"]["offset"] + ev["match"]["length"]].lower() == "pleural effusion"
 
 
+MAMMO_US = MAMMO + "Ultrasound-guided biopsy is recommended. Comparison: prior study of 2025.\n"
+
+
+def test_ner_entities_that_name_no_finding_are_dropped() -> None:
+    """Modalities, procedures, the exam and comparisons are not findings, alone or together, with
+    articles, laterality, body regions and the answer's own anatomy around them."""
+    value = [{"text": "Ultrasound", "label": "OBS-DP"}, {"text": "biopsy", "label": "OBS-DP"},
+             {"text": "Ultrasound-guided biopsy", "label": "OBS-U"}, {"text": "screening mammogram", "label": "OBS-DP"},
+             {"text": "prior study", "label": "OBS-DP"}, {"text": "left breast", "label": "ANAT-DP"},
+             {"text": "irregular mass", "label": "OBS-DP"}, {"text": "Comparison", "label": "OBS-DA"}]
+    out = decide("radiology_ner", TaskInput(MAMMO_US), generated(value, -0.05), 0.5)
+    assert out["value"] == [{"text": "left breast", "label": "ANAT-DP"}, {"text": "irregular mass", "label": "OBS-DP"},
+                            {"text": "Comparison", "label": "OBS-DA"}]  # OBS-DA is never written anyway
+    dropped = {i["item"]: i["reason"] for i in out["abstained_items"]}
+    assert dropped == {"entity:OBS-DP:Ultrasound": "not_a_finding", "entity:OBS-DP:biopsy": "not_a_finding",
+                       "entity:OBS-U:Ultrasound-guided biopsy": "not_a_finding",
+                       "entity:OBS-DP:screening mammogram": "not_a_finding",
+                       "entity:OBS-DP:prior study": "not_a_finding"}
+    assert list(out["evidence"]) == ["entity:OBS-DP:irregular mass"]
+
+
+def test_ner_one_status_per_finding() -> None:
+    """The same finding labelled present and uncertain: present only when a sentence states it
+    without hedging or negation (the evidence is that sentence), else uncertain."""
+    text = ("FINDINGS: Small left pleural effusion. Patchy opacity at the left base may represent atelectasis.\n"
+            "IMPRESSION: Left effusion. Possible atelectasis.\n")
+    value = [{"text": "pleural effusion", "label": "OBS-U"}, {"text": "Pleural  Effusion", "label": "OBS-DP"},
+             {"text": "atelectasis", "label": "OBS-DP"}, {"text": "Atelectasis", "label": "OBS-U"},
+             {"text": "atelectasis", "label": "OBS-U"}]
+    out = decide("radiology_ner", TaskInput(text), generated(value, -0.05), 0.5)
+    assert out["value"] == [{"text": "Pleural  Effusion", "label": "OBS-DP"}, {"text": "Atelectasis", "label": "OBS-U"}]
+    dropped = [(i["item"], i["reason"]) for i in out["abstained_items"]]
+    assert dropped == [("entity:OBS-U:pleural effusion", "conflicting_status"),
+                       ("entity:OBS-DP:atelectasis", "conflicting_status"),
+                       ("entity:OBS-U:atelectasis", "duplicate")]
+    [ev] = out["evidence"]["entity:OBS-DP:Pleural  Effusion"]
+    assert ev["text"] == "Small left pleural effusion."
+    assert "may represent atelectasis" in out["evidence"]["entity:OBS-U:Atelectasis"][0]["text"]
+    assert set(out["evidence"]) == {"entity:OBS-DP:Pleural  Effusion", "entity:OBS-U:Atelectasis"}
+
+
+def test_ner_present_and_uncertain_with_only_hedged_or_negated_mentions_is_uncertain() -> None:
+    text = "FINDINGS: Possible consolidation at the left base. No consolidation on the right.\n"
+    value = [{"text": "consolidation", "label": "OBS-DP"}, {"text": "consolidation", "label": "OBS-U"}]
+    out = decide("radiology_ner", TaskInput(text), generated(value, -0.05), 0.5)
+    assert out["value"] == [{"text": "consolidation", "label": "OBS-U"}]
+    [item] = out["abstained_items"]
+    assert item["item"] == "entity:OBS-DP:consolidation" and item["reason"] == "conflicting_status"
+    assert "Possible consolidation" in out["evidence"]["entity:OBS-U:consolidation"][0]["text"]
+
+
 def test_impression_calling_an_abnormal_report_normal_is_not_written() -> None:
     thyroid = ("Thyroid ultrasound. Right lobe nodule measuring 1.6 cm: solid composition, hypoechoic.\n"
                "IMPRESSION: Right thyroid nodule, ACR TI-RADS TR4. Fine needle aspiration recommended.\n")

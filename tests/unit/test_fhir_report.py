@@ -211,9 +211,16 @@ def test_subject_missing_without_reference_or_of_the_wrong_type():
     only_issue(check_report(r), "required", "DiagnosticReport.subject.reference")
     r["subject"] = {"reference": "Observation/1"}
     only_issue(check_report(r), "value", "DiagnosticReport.subject.reference")
-    for ok in ("Patient/1", "Group/g", "http://ehr.example/fhir/Patient/1/_history/2", "urn:uuid:2b1f3c9e", "#p1"):
+    for ok in ("Patient/1", "Patient/1/_history/2"):
         r["subject"] = {"reference": ok}
         assert not by_expression(check_report(r), "DiagnosticReport.subject.reference"), ok
+    # Once accepted, now refused: the results go into a Patient's chart on the EHR's server
+    # (tests/unit/test_intake_subject.py has the full list, over HTTP).
+    for refused in ("Group/g", "http://ehr.example/fhir/Patient/1/_history/2", "urn:uuid:2b1f3c9e", "#p1"):
+        r["subject"] = {"reference": refused}
+        only_issue(check_report(r), "value", "DiagnosticReport.subject.reference")
+    r["subject"] = {"reference": "http://ehr.example/fhir/Patient/1/_history/2"}
+    assert check_report(r, ehr_base_url="http://ehr.example/fhir") == []
     r["subject"] = {"reference": 5}
     only_issue(check_report(r), "structure", "DiagnosticReport.subject.reference")
 

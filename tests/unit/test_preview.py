@@ -87,7 +87,7 @@ def test_http_preview_returns_the_transaction_and_stores_nothing(env) -> None:
     for o in obs:
         assert o["status"] == "preliminary"
         assert o["valueCodeableConcept"]["coding"][0]["system"] == "http://cancerstaging.org"
-        assert o["derivedFrom"] == [{"reference": "DiagnosticReport/sample-ct-staging/_history/1"}]
+        assert "derivedFrom" not in o  # R4 derivedFrom may not name the report; no ImagingStudy named
     # Nothing stored, and a second preview gives the same Observations.
     assert env.store.jobs() == [] and sum(env.store.counts().values()) == 0
     again = env.http.post("/fhir/DiagnosticReport/$preview", json=_report(), headers=HEADERS).get_json()

@@ -80,7 +80,8 @@ def test_observation_shape(mappings) -> None:
             "display": "Imaging"}
         assert obs["subject"] == {"reference": report["subject"]["reference"]}  # no display (a name)
         assert obs["effectiveDateTime"] == report["effectiveDateTime"]
-        assert obs["derivedFrom"] == [{"reference": f"DiagnosticReport/{report['id']}/_history/1"}]
+        # R4 derivedFrom may not name a DiagnosticReport; the sample names no ImagingStudy.
+        assert "derivedFrom" not in obs
         assert obs["device"]["reference"].startswith("urn:uuid:")
         [ident] = obs["identifier"]
         assert ident["system"] == RESULT_SYSTEM and len(ident["value"]) == 64
@@ -239,7 +240,7 @@ def test_report_without_id_uses_logical_reference(mappings) -> None:
     job = make_job({"n_staging": result("N0")}, report=report)
     bundle = plan_transaction(job, mappings, now=NOW).bundle
     Bundle.model_validate(bundle)
-    assert resources(bundle, "Observation")[0]["derivedFrom"] == [ref]
+    assert resources(bundle, "Provenance")[0]["entity"] == [{"role": "source", "what": ref}]
     del report["identifier"]
     with pytest.raises(BuildError):
         report_reference(report)
@@ -265,6 +266,27 @@ def test_amendment_entries(mappings) -> None:
     refs = {t["reference"] for t in prov["target"]}
     assert {"Observation/old-1", "Observation/old-2"} <= refs
     assert plan.counts()["amended"] == 1
+
+
+def test_amendment_drops_an_earlier_derived_from_the_report(mappings) -> None:
+    """Observations written before derivedFrom was fixed name the DiagnosticReport there; their
+    withdrawal must conform, or it would be refused and the old result stay current."""
+    earlier = [({"resourceType": "Observation", "id": "old-1", "status": "preliminary", "code": {"text": "x"},
+                 "derivedFrom": [{"reference": "DiagnosticReport/sample-cxr-chf/_history/1"}]}, None),
+               ({"resourceType": "Observation", "id": "old-2", "status": "preliminary", "code": {"text": "y"},
+                 "derivedFrom": [{"type": "DiagnosticReport", "identifier": {"value": "ACC-1"}},
+                                 {"reference": "ImagingStudy/s1"}]}, None)]
+    plan = plan_transaction(make_job({"n_staging": result("N1")}, version="2"), mappings, amend=earlier, now=NOW)
+    puts = {e["resource"]["id"]: e["resource"] for e in plan.bundle["entry"] if e["request"]["method"] == "PUT"}
+    assert "derivedFrom" not in puts["old-1"]
+    assert puts["old-2"]["derivedFrom"] == [{"reference": "ImagingStudy/s1"}]
+
+
+def test_a_bundle_a_validating_server_would_reject_is_never_planned(mappings) -> None:
+    report = copy.deepcopy(sample_diagnostic_reports()[1])
+    report["encounter"] = {"reference": "Patient/not-an-encounter"}
+    with pytest.raises(BuildError, match="encounter: references Patient"):
+        plan_transaction(make_job({"n_staging": result("N1")}, report=report), mappings, now=NOW)
 
 
 def test_amendment_only_uses_adapter_device(mappings) -> None:

@@ -8,6 +8,7 @@ import json
 import random
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.fhir_server import full_results, result
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = load_mappings(ROOT / "mappings")
+SAMPLE = sample_diagnostic_reports()[1]["id"]  # the report inferred_job pushes
 OO = {"resourceType": "OperationOutcome",
       "issue": [{"severity": "error", "code": "structure", "diagnostics": "Patient Quentin Testpatient bad"}]}
 
@@ -36,6 +38,19 @@ class ScriptedClient:
         self.script = list(script)
         self.posted: list[dict] = []
         self.reads: dict[str, dict] = {}
+        # The EHR holds the sample reports as they are pushed (the report check reads them).
+        self.reports: dict[str, dict] = {r["id"]: r for r in sample_diagnostic_reports()}
+        self.report_reads: list[str] = []
+
+    def request(self, method, path, *, what, **kw):
+        self.report_reads.append(path)
+        _, rid, _, vid = path.split("/")
+        held = self.reports.get(rid)
+        if isinstance(held, Exception):
+            raise held
+        if held is None or held["meta"]["versionId"] != vid:
+            raise WritebackError(f"{what}: HTTP 404", retryable=False, status=404)
+        return SimpleNamespace(json=lambda: copy.deepcopy(held))
 
     def post_transaction(self, bundle):
         self.posted.append(bundle)
@@ -51,6 +66,9 @@ class ScriptedClient:
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
     def read(self, rtype, rid):
+        if rtype == "DiagnosticReport":
+            self.report_reads.append(f"{rtype}/{rid}")
+            return copy.deepcopy(self.reports[rid]), 'W/"1"'
         if rid not in self.reads:
             raise WritebackError("read: HTTP 404", retryable=False, status=404)
         return copy.deepcopy(self.reads[rid]), 'W/"1"'
@@ -191,6 +209,7 @@ def test_amendment_reads_previous_results(store, audits) -> None:
     report["meta"]["versionId"] = "2"
     v2 = inferred_job(store, {"n_staging": result("N2")}, report=report)
     assert v2.supersedes == v1.id
+    client.reports[SAMPLE] = report  # the EHR holds version 2 now
     write_due(store, client, MAPPINGS, "s1", settings())
     puts = [e for e in client.posted[-1]["entry"] if e["request"]["method"] == "PUT"]
     assert [p["request"]["url"] for p in puts] == [f"Observation/{obs_id}"]
@@ -249,3 +268,58 @@ def test_absurd_retry_after_is_honoured_up_to_a_day(store, audits) -> None:
         assert got.next_attempt_at - before <= dt.timedelta(days=1, seconds=5)
         with store.Session.begin() as s:  # due again, for the next round
             s.get(type(got), job.id).next_attempt_at = dt.datetime.now(dt.timezone.utc)
+
+
+# -- the report check: the EHR must hold the pushed version, same patient, same status ----------------
+
+
+def test_report_check_reads_the_pushed_version(store, audits) -> None:
+    inferred_job(store)
+    client = ScriptedClient()
+    assert write_due(store, client, MAPPINGS, "s1", settings()).written == 1
+    assert client.report_reads == [f"DiagnosticReport/{SAMPLE}/_history/1"]
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"subject": {"reference": "Patient/someone-else"}}, "another subject"),
+    ({"status": "entered-in-error"}, "status 'entered-in-error'"),
+    ({"meta": {"versionId": "7"}}, "does not hold this report version"),
+])
+def test_report_check_mismatch_is_a_dead_letter_never_a_write(store, audits, change, reason) -> None:
+    job = inferred_job(store)
+    client = ScriptedClient()
+    client.reports[SAMPLE] = {**client.reports[SAMPLE], **change}
+    counts = write_due(store, client, MAPPINGS, "s1", settings())
+    assert counts.dead_lettered == 1 and client.posted == []
+    failed = store.get(job.id)
+    assert failed.state == State.FAILED.value and reason in failed.error
+    assert failed.error.startswith("report check failed:") and failed.error_detail == {"kind": "report-check"}
+    assert "writeback.report_mismatch" in [e for e, _ in audits]
+
+
+def test_report_check_outage_is_retried(store, audits) -> None:
+    job = inferred_job(store)
+    client = ScriptedClient()
+    client.reports[SAMPLE] = WritebackError("read report version: HTTP 503", retryable=True, status=503)
+    assert write_due(store, client, MAPPINGS, "s1", settings()).retried == 1
+    assert store.get(job.id).state == State.INFERRED.value and client.posted == []
+
+
+def test_report_check_current_mode_and_off(store, audits) -> None:
+    inferred_job(store)
+    client = ScriptedClient()
+    assert write_due(store, client, MAPPINGS, "s1", settings(verify_report="current")).written == 1
+    assert client.report_reads == [f"DiagnosticReport/{SAMPLE}"]
+    job2 = inferred_job(store, report={**sample_diagnostic_reports()[2], "meta": {"versionId": "1"}})
+    client2 = ScriptedClient()
+    client2.reports = {}
+    assert write_due(store, client2, MAPPINGS, "s1", settings(verify_report="off")).written == 1
+    assert client2.report_reads == [] and store.get(job2.id).state == State.WRITTEN.value
+
+
+def test_current_mode_catches_a_newer_version_on_the_ehr(store, audits) -> None:
+    job = inferred_job(store)
+    client = ScriptedClient()
+    client.reports[SAMPLE] = {**client.reports[SAMPLE], "meta": {"versionId": "2"}}
+    assert write_due(store, client, MAPPINGS, "s1", settings(verify_report="current")).dead_lettered == 1
+    assert "holds version 2" in store.get(job.id).error
