@@ -4,7 +4,9 @@ Every task result passes through :func:`decide` after inference and before it is
 in order (docs/model.md, "What the adapter writes"):
 
 1. **Stated facts win.** Where the report states the answer itself (a RADS category, a TNM
-   category, "no distant metastases"), that is the answer (source ``stated``, confidence 1.0).
+   category, "no distant metastases", a change since the prior: "the effusions have decreased"),
+   that is the answer (source ``stated``, confidence 1.0; :mod:`integration.evidence.changes`
+   for temporal comparison).
    Where it states the assessment in the lexicon's own defining words ("highly suggestive of
    malignancy" in a mammogram is BI-RADS 5; a TI-RADS point total), the category those words
    define is the answer (source ``derived``, :mod:`integration.evidence.rads_wording`). A model
@@ -44,7 +46,7 @@ import re
 from typing import Any, Iterable
 
 from integration.evidence import Fact
-from integration.evidence import findings, lung_staging, rads, rads_wording, tnm
+from integration.evidence import changes, findings, lung_staging, rads, rads_wording, tnm
 from integration.evidence.text import Span, uncertain
 from integration.tasks import TaskInput
 
@@ -464,8 +466,42 @@ def _entities(x: TaskInput, out: dict[str, Any], threshold: float) -> None:
         out["abstained_items"] = dropped
 
 
+def _stated_changes(text: str, out: dict[str, Any], stated: list[dict[str, str]]) -> None:
+    """The changes the report states ("the effusions have decreased") are the answer; a model item
+    that gives one of those findings another change is a disagreement, one about a finding the
+    report states no change for is dropped (the report compared, and did not say so)."""
+    facts = changes.stated_changes(text)
+    evidence = {}
+    for item in stated:
+        support = [f for f in facts if f.value["change"] == item["change"]
+                   and changes.same_finding(f.value["finding"], item["finding"])]
+        evidence[f"change:{item['finding']}:{item['change']}"] = _items(text, support, limit=2)
+    model = out.get("model_value") if out.get("parsed") else None
+    out.update(value=stated, source="stated", confidence=1.0, evidence=evidence)
+    if not isinstance(model, list):
+        return
+    dropped, contradicted = [], False
+    for item in model:
+        if not isinstance(item, dict) or not item.get("finding"):
+            continue
+        same = [s for s in stated if changes.same_finding(str(item["finding"]), s["finding"])]
+        if any(s["change"] != item.get("change") for s in same):
+            contradicted = True
+        if not same:
+            dropped.append({"item": f"change:{item['finding']}:{item.get('change')}", "reason": "not_stated",
+                            "detail": "the report states its changes and names no change for this finding"})
+    if contradicted:
+        out["disagreement"] = {"model": model, "stated": stated}
+    if dropped:
+        out["abstained_items"] = dropped
+
+
 def _changes(x: TaskInput, out: dict[str, Any], threshold: float) -> None:
     text = x.report
+    stated = changes.answer(text)
+    if stated:
+        _stated_changes(text, out, stated)
+        return
     if not _model_only(out, threshold) or not isinstance(out.get("value"), list):
         return
     kept, evidence, dropped = [], {}, []

@@ -94,3 +94,12 @@ def test_written_observations_follow_the_decision(demo_jobs) -> None:
         for task, res in (job.get("results") or {}).items():
             if res.get("abstained"):
                 assert task not in written_tasks, (key, task)
+
+
+def test_the_follow_up_film_writes_the_changes_its_report_states(demo_jobs) -> None:
+    results = next(j for k, j in demo_jobs.items() if "sample-cxr-followup" in k)["results"]
+    got = results["temporal_comparison"]
+    assert got["source"] == "stated" and not got["abstained"]
+    assert {(i["finding"], i["change"]) for i in got["value"]} == {
+        ("bilateral pleural effusions", "improved"), ("cardiomegaly", "unchanged"), ("interstitial edema", "resolved"),
+        ("left basilar opacity", "resolved"), ("right picc line", "new")}

@@ -286,3 +286,38 @@ def test_no_rads_for_a_report_no_rads_system_covers_needs_no_threshold() -> None
     out = decide("rads_assignment", TaskInput("CT head without contrast. No acute intracranial abnormality."),
                  generated(none, math.log(0.5)), 0.95)
     assert out["value"] == none and out["source"] == "verified" and not out["abstained"]
+
+
+# -- temporal comparison: the changes the report states ------------------------------------------------
+
+FOLLOWUP = (
+    "COMPARISON: Chest radiograph from 2026-03-05.\n"
+    "FINDINGS: The heart remains enlarged, unchanged. Interstitial edema has resolved.\n"
+    "The bilateral pleural effusions have decreased and are now trace.\n"
+    "IMPRESSION: Resolved interstitial edema, improving trace effusions, stable cardiomegaly.\n"
+)
+PRIOR = "FINDINGS: Enlarged heart. Interstitial edema. Small bilateral pleural effusions."
+
+
+def test_stated_changes_win_over_the_model_with_evidence() -> None:
+    model = [{"finding": "cardiomegaly", "change": "improved"}, {"finding": "bilateral pleural effusions", "change": "resolved"},
+             {"finding": "atelectasis", "change": "new"}]
+    out = decide("temporal_comparison", TaskInput(FOLLOWUP, prior_report=PRIOR), generated(model, -0.01), 0.5)
+    assert out["source"] == "stated" and not out["abstained"] and out["confidence"] == 1.0
+    assert out["value"] == [{"finding": "bilateral pleural effusions", "change": "improved"},
+                            {"finding": "cardiomegaly", "change": "unchanged"},
+                            {"finding": "interstitial edema", "change": "resolved"}]
+    assert out["disagreement"]["model"] == model
+    assert [d["item"] for d in out["abstained_items"]] == ["change:atelectasis:new"]
+    for key, spans in out["evidence"].items():
+        assert spans and all(FOLLOWUP[s["offset"]:s["offset"] + s["length"]] == s["text"] for s in spans)
+    assert "unchanged" in out["evidence"]["change:cardiomegaly:unchanged"][0]["text"]
+
+
+def test_without_stated_changes_the_model_answer_needs_confidence_and_a_sentence() -> None:
+    report = "FINDINGS: Small right pleural effusion. No pneumothorax."
+    model = [{"finding": "right pleural effusion", "change": "new"}]
+    out = decide("temporal_comparison", TaskInput(report, prior_report="FINDINGS: Clear lungs."), generated(model, -0.01), 0.5)
+    assert out["source"] == "model" and out["value"] == model
+    low = decide("temporal_comparison", TaskInput(report, prior_report="x"), generated(model, -3.0), 0.5)
+    assert low["abstained"] and low["abstention"]["reason"] == "low_confidence"
