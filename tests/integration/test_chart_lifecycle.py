@@ -182,3 +182,71 @@ def test_chart_always_holds_only_the_current_version(pipeline, events) -> None:
         assert live, events
         assert {_version_of(o) for o in live} == {version}, events
     assert all(o["subject"] == current["subject"] for o in live)
+
+
+# -- the prior and the subject ----------------------------------------------------------------------
+
+MAMMO = next(r for r in sample_diagnostic_reports() if r["id"] == "sample-mammo")
+CXR = next(r for r in sample_diagnostic_reports() if r["id"] == "sample-cxr-normal")
+
+
+def _fresh(sample: dict, subject: str) -> dict:
+    r = copy.deepcopy(sample)
+    r["id"] = f"{sample['id']}-{uuid.uuid4().hex[:8]}"
+    r["subject"] = {"reference": subject}
+    r.pop("meta", None)
+    return r
+
+
+def _temporal_pipeline(pipe):
+    pipe.worker.settings.routing.default_tasks = ["temporal_comparison", "m_staging"]
+    return pipe
+
+
+@pytest.mark.parametrize("change", [
+    {"subject": {"reference": "Patient/pat-1008"}},  # moved to another patient
+    {"status": "entered-in-error"},                  # withdrawn
+])
+def test_a_moved_or_withdrawn_report_is_never_the_prior(pipeline, change) -> None:
+    pipe = _temporal_pipeline(pipeline)
+    patient = f"Patient/p-{uuid.uuid4().hex[:8]}"
+    mammo = _fresh(MAMMO, patient)
+    _push_version(pipe, mammo)
+    _run(pipe)
+    _push_version(pipe, mammo, **change)
+    _run(pipe)
+    film = _fresh(CXR, patient)
+    _push_version(pipe, film)
+    _run(pipe)
+    [job] = [j for j in pipe.store.jobs() if j.report_key.endswith(film["id"])]
+    temporal = job.results["temporal_comparison"]
+    assert temporal.get("skipped") and "no earlier report" in temporal["error"]
+    assert not [r for r in job.written["resources"] if r.get("task") == "temporal_comparison"]
+
+
+def test_the_prior_is_the_same_patients_current_final_report(pipeline) -> None:
+    pipe = _temporal_pipeline(pipeline)
+    patient = f"Patient/p-{uuid.uuid4().hex[:8]}"
+    earlier = _fresh(CXR, patient)
+    _push_version(pipe, earlier)
+    _run(pipe)
+    film = _fresh(CXR, patient)
+    _push_version(pipe, film)
+    _run(pipe)
+    [job] = [j for j in pipe.store.jobs() if j.report_key.endswith(film["id"])]
+    assert not job.results["temporal_comparison"].get("skipped")
+    assert pipe.store.prior_report(job).report_key.endswith(earlier["id"])
+
+
+@pytest.mark.parametrize("reference", [
+    "#p1", "Patient/../Patient/pat-1002", "http://evil.example/fhir/Patient/1", "Patient/pat-1002\u202e",
+])
+def test_a_subject_reference_that_is_not_a_patient_on_this_ehr_is_refused(pipeline, reference) -> None:
+    report = _fresh(CXR, "Patient/pat-1002")
+    report["subject"] = {"reference": reference}
+    resp = pipeline.http.post("/fhir/DiagnosticReport", json=report, headers={"Content-Type": "application/fhir+json"})
+    assert resp.status_code == 422
+    outcome = resp.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert any("DiagnosticReport.subject" in e for i in outcome["issue"] for e in i.get("expression", []))
+    assert pipeline.store.jobs() == [] or all(not j.report_key.endswith(report["id"]) for j in pipeline.store.jobs())
