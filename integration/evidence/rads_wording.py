@@ -268,7 +268,7 @@ def _rx(pattern: str) -> re.Pattern[str]:
 # exam sentence. "US" and "MR" only in capitals: "us" is a pronoun, "Mr" a title.
 _MODALITY = _rx(
     rf"{_START}(?:mammo\w{{0,7}}|tomosynthes\w{{0,3}}|(?-i:DBT|US|MR|MRA|CTA|PET)|ultrasound\w{{0,3}}|"
-    r"ultrasonograph\w{0,2}|sonogra\w{0,6}|ct|ccta|ldct|tvus|computed\s{1,3}tomograph\w{0,2}|mri|mpmri|bpmri|"
+    r"ultrasonograph\w{0,2}|sonogra\w{0,6}|ct|ccta|ldct|tvus|computed\s{1,3}tomograph\w{0,2}|mri|mp-?mri|bp-?mri|"
     r"magnetic\s{1,3}resonance|pet/ct|pet-ct|radiograph\w{0,3}|x-?rays?|(?-i:XR)|colonograph\w{0,2}|"
     r"virtual\s{1,3}colonoscop\w{0,2}|angiogra\w{0,5}|"
     rf"cc\s{{1,3}}and\s{{1,3}}mlo|craniocaudal){_STOP}")
