@@ -258,9 +258,27 @@ def check_fhir(settings, timeout: float) -> list[Finding]:
     if interactions and "transaction" not in interactions:
         out.append(Finding("fhir", WARN, f"{base}: the CapabilityStatement does not list the transaction interaction, "
                                          "which the write-back uses", "ask the EHR team whether transactions are enabled"))
-    if not out:
-        out.append(Finding("fhir", OK, f"{base}: {software}, FHIR {version}"))
+    out += _report_check_findings(settings.writeback.verify_report, cap)
+    if not any(f.status != OK for f in out):
+        out.insert(0, Finding("fhir", OK, f"{base}: {software}, FHIR {version}"))
     return out
+
+
+def _report_check_findings(mode: str, cap: dict[str, Any]) -> list[Finding]:
+    """Can the write-back check each pushed report against the EHR the way it is set to?"""
+    if mode == "off":
+        return [Finding("fhir", WARN, "writeback.verify_report is off: any holder of an intake token can "
+                                              "write AI results into any chart",
+                        "set writeback.verify_report: version (or current where the EHR serves no history)")]
+    report_ops = {i.get("code") for r in cap.get("rest") or [] for res in r.get("resource") or []
+                  if res.get("type") == "DiagnosticReport" for i in res.get("interaction") or []}
+    needed = "vread" if mode == "version" else "read"
+    if report_ops and needed not in report_ops:
+        fix = ("set writeback.verify_report: current, or ask the EHR team to enable vread"
+               if mode == "version" else "ask the EHR team to allow reading DiagnosticReport")
+        return [Finding("fhir", WARN, f"the CapabilityStatement does not list {needed} for DiagnosticReport, "
+                                              "which the report check before each write uses", fix)]
+    return [Finding("fhir", OK, f"reports are checked against the EHR before writing ({mode})")]
 
 
 def check_auth(settings, timeout: float, environ: Mapping[str, str] | None = None) -> list[Finding]:

@@ -237,6 +237,7 @@ class _Builder:
         # The evidence of the task being built (finding key -> spans), set per task by plan_transaction.
         self.evidence: dict[str, list[dict[str, Any]]] = {}
         self.text_path = _text_path(self.report)
+        self.withdrawal_reason: str | None = None
 
     # -- shared pieces --------------------------------------------------------------------
 
@@ -412,6 +413,8 @@ class _Builder:
                 request["ifMatch"] = etag
             self.entries.append({"fullUrl": full_url, "resource": new, "request": request})
             self.planned.append(PlannedEntry("amended", "Observation", full_url, resource_id=rid))
+        if all_ids:
+            self.withdrawal_reason = note
         return all_ids, already
 
     def provenance(self, amended_ids: list[str]) -> None:
@@ -441,6 +444,10 @@ class _Builder:
             ],
             "entity": [{"role": "source", "what": copy.deepcopy(self.report_ref)}],
         }
+        if amended_ids and self.withdrawal_reason:
+            # Why results were withdrawn (amended, withdrawn or unreadable report), for whoever
+            # reads the chart's history; text only: no PurposeOfUse code says it.
+            prov["reason"] = [{"text": self.withdrawal_reason}]
         self.entries.append({
             "fullUrl": full_url,
             "resource": prov,

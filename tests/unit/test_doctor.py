@@ -176,8 +176,22 @@ def test_fhir_server_problems(tmp_path, tiny_qwen2) -> None:
     dstu3 = {"resourceType": "CapabilityStatement", "fhirVersion": "3.0.2", "rest": [{"interaction": [{"code": "read"}]}]}
     with StubServer({("GET", "/fhir/metadata"): (200, dstu3)}) as s:
         fs = _by(run_checks(str(_site(tmp_path, tiny_qwen2, s.base)), ENV))["fhir"]
-    assert [f.status for f in fs] == [WARN, WARN]
-    assert "3.0.2" in fs[0].detail and "transaction" in fs[1].detail
+    assert [f.status for f in fs] == [WARN, WARN, OK]
+    assert "3.0.2" in fs[0].detail and "transaction" in fs[1].detail and "checked against the EHR" in fs[2].detail
+
+
+def test_report_check_needs_vread_or_a_warning(tmp_path, tiny_qwen2) -> None:
+    no_vread = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "rest": [{
+        "interaction": [{"code": "transaction"}],
+        "resource": [{"type": "DiagnosticReport", "interaction": [{"code": "read"}]}]}]}
+    with StubServer({("GET", "/fhir/metadata"): (200, no_vread)}) as s:
+        fs = _by(run_checks(str(_site(tmp_path, tiny_qwen2, s.base)), ENV))["fhir"]
+        assert [f.status for f in fs] == [WARN] and "vread" in fs[0].detail and "current" in fs[0].fix
+        current = _site(tmp_path, tiny_qwen2, s.base, writeback={"verify_report": "current"})
+        assert [f.status for f in _by(run_checks(str(current), ENV))["fhir"]] == [OK, OK]
+        off = _site(tmp_path, tiny_qwen2, s.base, writeback={"verify_report": "off"})
+        fs = _by(run_checks(str(off), ENV))["fhir"]
+        assert [f.status for f in fs] == [WARN] and "any chart" in fs[0].detail
 
 
 def test_bearer_auth(tmp_path, tiny_qwen2, fhir) -> None:

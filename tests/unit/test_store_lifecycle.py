@@ -174,3 +174,23 @@ def test_prior_matches_a_patient_however_the_reference_is_written(store) -> None
     new = _submit(store, "cxr-2", "Patient/p1/_history/3")
     assert store.prior_report(new).id == older.id
     assert new.subject_ref == "Patient/p1"
+
+
+def test_provenance_of_a_withdrawal_says_why() -> None:
+    from types import SimpleNamespace
+
+    from integration.fhir.conformance import check_bundle
+    from integration.writeback.bundle import WITHDRAWN_NOTE, plan_transaction
+    from integration.writeback.mappings import load_mappings
+
+    report = _report("r", "Patient/p1", version="2", status="entered-in-error")
+    job = SimpleNamespace(resource=report, report_key="DiagnosticReport/r", report_version="2", results={})
+    earlier = {"resourceType": "Observation", "id": "o1", "status": "preliminary", "code": {"text": "N"},
+               "meta": {"versionId": "1"}}
+    plan = plan_transaction(job, load_mappings(Path(__file__).resolve().parents[2] / "mappings"),
+                            amend=[(earlier, 'W/"1"')], amend_note=WITHDRAWN_NOTE)
+    [prov] = [e["resource"] for e in plan.bundle["entry"] if e["resource"]["resourceType"] == "Provenance"]
+    assert prov["reason"] == [{"text": WITHDRAWN_NOTE}]
+    [put] = [e for e in plan.bundle["entry"] if e["request"]["method"] == "PUT"]
+    assert put["resource"]["status"] == "entered-in-error" and put["request"]["ifMatch"] == 'W/"1"'
+    assert check_bundle(plan.bundle) == []
