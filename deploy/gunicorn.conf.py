@@ -32,7 +32,20 @@ loglevel = os.environ.get("RADLITE_WEB_LOGLEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Heartbeat files in memory, not on a possibly slow disk (present on Linux and in containers).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# What gunicorn refuses before the app sees a request (its defaults, stated): a request line over
+# 8190 bytes (414), a header line over 8190 bytes or more than 100 headers (431). A FHIR client
+# sends short URLs and a few headers; the body limit is the app's (intake.max_body_bytes, 413).
 limit_request_line = 8190
+limit_request_field_size = 8190
+limit_request_fields = 100
+
+# gunicorn answers those refusals (and malformed requests, conflicting Content-Length and
+# Transfer-Encoding: 400) itself, with an HTML page and no setting to change it: answer them with a
+# FHIR OperationOutcome like every other error (integration/gunicorn_errors.py says how, and what
+# stays HTML). Done here, in the master, so every worker forked from it inherits it.
+from integration.gunicorn_errors import install as _install_json_errors  # noqa: E402
+
+_install_json_errors()
 
 
 def on_starting(server):

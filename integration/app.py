@@ -26,10 +26,14 @@ log = get_logger("radlite.app")
 
 
 def create_app(settings: Settings | None = None, store: JobStore | None = None) -> Flask:
+    """The intake app on ``store``; without one (gunicorn's path, integration.wsgi) it opens the
+    configured store, refusing (StoreCorrupt) a SQLite file that ``PRAGMA quick_check`` finds
+    damaged: a web process must not accept reports into a store that may lose them."""
     settings = settings if settings is not None else load_settings()
     auth = TokenAuth(settings.intake.auth)
     if store is None:
-        store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
+        store = JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts,
+                         check_integrity=True)
 
     app = Flask("integration", static_folder=None)
     # Werkzeug answers "a//b" with a 308 redirect to "a/b" and an HTML body, bypassing the error

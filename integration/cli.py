@@ -31,13 +31,18 @@ def _settings(ctx: click.Context):
 
 def _service_settings(ctx: click.Context):
     """Settings for a long-running process, with logging and the audit HMAC secret set up --
-    the same way in every process, so hashed ids match across intake, worker and write-back."""
-    from integration.audit import configure_logging, load_secret, set_secret
+    the same way in every process, so hashed ids match across intake, worker and write-back.
+    A secret that cannot protect identifiers (unset, public, a placeholder, too short) stops the
+    process here, unless audit.allow_development_key (integration/audit/secret.py)."""
+    from integration.audit import AuditKeyError, configure_logging, use_service_secret
 
     settings = _settings(ctx)
     _check_settings(settings)
     configure_logging(settings.audit.log_level, audit_file=settings.audit.file, max_bytes=settings.audit.max_bytes)
-    set_secret(load_secret(settings.audit.secret_env, settings.audit.secret_file))
+    try:
+        use_service_secret(settings.audit)
+    except AuditKeyError as exc:
+        raise click.ClickException(str(exc)) from None
     _audit_loaded(settings)
     return settings
 
@@ -77,15 +82,17 @@ def _check_mappings(settings):
 
 
 def _open_store(settings):
-    """The job store; a database whose schema is not current stops the command with the fix."""
+    """The job store; a database whose schema is not current, or a SQLite file that
+    ``PRAGMA quick_check`` finds damaged, stops the command with the fix."""
     from sqlalchemy.exc import OperationalError
 
     from integration.doctor import masked_url
-    from integration.store import JobStore, StoreError
+    from integration.store import JobStore, StoreCorrupt, StoreError
 
     try:
-        return JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts)
-    except StoreError as exc:
+        return JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts,
+                        check_integrity=True)
+    except (StoreError, StoreCorrupt) as exc:
         raise click.ClickException(str(exc)) from None
     except OperationalError as exc:
         # Database down at startup: one line naming it (password masked), not a traceback that
@@ -341,7 +348,7 @@ cli.add_command(audit_group)
 
 
 def _register_ops() -> None:
-    # `radlite db upgrade|current|check` (integration/db_cli.py) and `radlite doctor` (integration/doctor.py).
+    # `radlite db upgrade|current|check|backup` (integration/db_cli.py) and `radlite doctor` (integration/doctor.py).
     from integration.db_cli import db_group
     from integration.doctor import doctor_cmd
 

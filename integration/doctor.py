@@ -7,8 +7,10 @@ mappings   the mapping files load (the startup check of serve, worker and schedu
 bundles    every configured model bundle loads (manifest, files, model hash when
            inference.verify_hash), and every task the routing can ask for is served by a bundle
            trained for it
-database   the job store answers, its schema is at the migrations' head and equals the models
-audit      the audit HMAC secret is set and the audit file's folder is writable
+database   the job store answers, a SQLite file passes PRAGMA quick_check and only its owner may read
+           it, its schema is at the migrations' head and equals the models
+audit      the audit HMAC secret is one the services accept (set, not the public development key or
+           a placeholder, 32 bytes or more) and the audit file's folder is writable
 fhir       GET [ehr.base_url]/metadata answers with an R4 CapabilityStatement
 auth       the EHR credentials work: bearer token present, or a SMART token fetched; then an
            authenticated search is accepted
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -159,6 +162,9 @@ def check_database(settings, timeout: float = 5.0) -> list[Finding]:
                                 f"make {parent} writable by the service user, or set store.url elsewhere")]
             return [Finding("database", OK, f"{shown}: not created yet; the first `radlite serve`/`worker` "
                                             "(or `radlite db upgrade`) creates it")]
+    damaged = _sqlite_findings(url, shown)
+    if damaged:
+        return damaged
     try:
         if url.startswith("postgresql"):
             from sqlalchemy import create_engine
@@ -191,26 +197,66 @@ def check_database(settings, timeout: float = 5.0) -> list[Finding]:
         return [Finding("database", FAIL, f"{shown}: schema differs from this version's models: {_describe(diff)}",
                         "the database was changed outside the migrations: restore it or migrate it by hand, "
                         "then `radlite db check`")]
-    return [Finding("database", OK, f"{shown}: reachable, schema at head and matching the models")]
+    return [Finding("database", OK, f"{shown}: reachable, schema at head and matching the models"),
+            *_mode_findings(url)]
+
+
+def _sqlite_findings(url: str, shown: str) -> list[Finding]:
+    """FAIL when ``PRAGMA quick_check`` finds the SQLite file damaged (what the services refuse)."""
+    from integration.store.integrity import integrity_problems, sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
+        return []
+    try:
+        problems = integrity_problems(path, quick=True, limit=3)
+    except sqlite3.Error:
+        return []  # not damage (e.g. no permission): the connection below reports it
+    if not problems:
+        return []
+    return [Finding("database", FAIL, f"{shown}: the file is damaged (PRAGMA quick_check): " + "; ".join(problems),
+                    "stop the services; `radlite db check` lists the damage; restore the newest good backup "
+                    "(`radlite db backup` makes them; docs/deploy.md, 'Backups and integrity')")]
+
+
+def _mode_findings(url: str) -> list[Finding]:
+    """WARN when group or others may read the SQLite file or its -wal/-shm (they hold report texts)."""
+    from integration.store.integrity import open_modes, sqlite_path
+
+    path = sqlite_path(url)
+    opened = open_modes(path) if path is not None else {}
+    if not opened:
+        return []
+    listed = ", ".join(f"{p} ({mode:04o})" for p, mode in opened.items())
+    return [Finding("database", WARN, f"readable beyond its owner: {listed}; the files hold full report texts",
+                    f"`chmod 600 {' '.join(str(p) for p in opened)}` (the services narrow files they own at start)")]
+
+
+def _secret_findings(a, environ: Mapping[str, str]) -> list[Finding]:
+    """The audit secret judged by the rules the services start with (integration/audit/secret.py):
+    FAIL where they would refuse to start, WARN where audit.allow_development_key lets them."""
+    from integration.audit.secret import fix_hint, key_problem, load_secret, secret_source
+
+    if a.secret_file is not None:
+        p = Path(a.secret_file)
+        if not p.is_file() or not os.access(p, os.R_OK):
+            return [Finding("audit", FAIL, f"audit.secret_file {p} is missing or unreadable",
+                            f"create it (e.g. `openssl rand -hex 32 > {p}; chmod 600 {p}`) readable by the "
+                            "service user only")]
+    problem = key_problem(load_secret(a.secret_env, a.secret_file, environ))
+    if problem is None:
+        return []
+    detail = (f"the audit HMAC secret ({secret_source(a)}) {problem}: anyone can reverse the hashed identifiers "
+              "in the logs")
+    if a.allow_development_key:
+        return [Finding("audit", WARN, detail + "; the services start anyway (audit.allow_development_key: true)",
+                        f"development only; in production remove audit.allow_development_key and put {fix_hint(a)}")]
+    return [Finding("audit", FAIL, detail + "; the web app, worker and scheduler refuse to start", fix_hint(a))]
 
 
 def check_audit(settings, environ: Mapping[str, str]) -> list[Finding]:
     a = settings.audit
-    out = []
-    if a.secret_file is not None:
-        p = Path(a.secret_file)
-        if not p.is_file() or not os.access(p, os.R_OK):
-            out.append(Finding("audit", FAIL, f"audit.secret_file {p} is missing or unreadable",
-                               f"create it (e.g. `openssl rand -hex 32 > {p}; chmod 600 {p}`) readable by the "
-                               "service user only"))
-        elif not p.read_bytes().strip():
-            out.append(Finding("audit", FAIL, f"audit.secret_file {p} is empty",
-                               f"write a random key into it (`openssl rand -hex 32 > {p}`)"))
-    elif not environ.get(a.secret_env):
-        out.append(Finding("audit", WARN,
-                           f"no audit HMAC secret ({a.secret_env} unset, audit.secret_file not set): identifiers in "
-                           "logs are hashed with the public development key",
-                           f"set {a.secret_env} for every process (same value everywhere), or audit.secret_file"))
+    out = _secret_findings(a, environ)
     if a.file is not None:
         folder = Path(a.file).parent
         probe = folder

@@ -2,9 +2,11 @@
 
 * ``radlite mappings validate [FILES...]`` checks mapping files (or directories; default: the
   configured ``writeback.mappings_dir``): schema, duplicate keys, code-system URIs, SNOMED CT /
-  LOINC check digits, RadLex id form, one file per task, every task mapped (for a directory) and
-  every label of every task covered. Problems are printed as ``file:line: key: message``; the exit
-  status is 1 when there is any, 0 otherwise.
+  LOINC check digits, RadLex id form, one file per task, every task mapped (for a directory),
+  every label of every task covered, and every display the one the code system gives its code
+  (integration/writeback/terminology.py: a valid but wrong code fails here). Problems are printed
+  as ``file:line: key: message``; the exit status is 1 when there is any, 0 otherwise. Codes the
+  pinned table does not list are printed as ``file:line: key: warning: ...`` and do not fail.
 * ``radlite preview FILE`` runs the whole pipeline on a DiagnosticReport JSON file and prints the
   transaction Bundle the write-back would write (stdout), with a summary on stderr. Nothing is
   stored, nothing is sent.
@@ -47,12 +49,14 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
     if not paths:
         paths = (_settings(ctx).writeback.mappings_dir,)
     result = validate_paths(paths)
-    for line in result.problems:
+    for line in result.problems + result.warnings:
         click.echo(line)
     if not quiet:
         tasks = ", ".join(sorted(result.mappings.by_task)) or "none"
         verdict = "ok" if result.ok else f"{len(result.problems)} problem(s)"
-        click.echo(f"{verdict}: {len(result.files)} file(s), tasks: {tasks}; {result.codings()} coding(s)", err=True)
+        warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+        click.echo(f"{verdict}{warned}: {len(result.files)} file(s), tasks: {tasks}; {result.codings()} coding(s)",
+                   err=True)
     ctx.exit(0 if result.ok else 1)
 
 

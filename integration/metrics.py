@@ -14,7 +14,11 @@ Where they are recorded:
 * dead letters: ``radlite_dead_lettered_total{stage}`` when a job is dead-lettered, and the gauge
   ``radlite_dead_letters`` (jobs in ``failed`` now) read from the store;
 * queue: ``radlite_jobs{state}``, read from the store at scrape time (so it is the same whichever
-  process is scraped, and right after a restart).
+  process is scraped, and right after a restart);
+* the EHR: ``radlite_ehr_up`` and ``radlite_ehr_probe_age_seconds`` on the web process's
+  ``/metrics``, from ``GET [base]/metadata`` run by the scrape at most every
+  :data:`integration.api.health.EHR_PROBE_INTERVAL` seconds (:class:`CachedProbeCollector`). The
+  EHR's health lives here, not in ``/readyz``: an EHR outage does not stop the intake.
 
 Exposition:
 
@@ -28,6 +32,8 @@ Exposition:
 from __future__ import annotations
 
 import os
+import threading
+import time
 from typing import Any, Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -146,14 +152,53 @@ class StoreCollector(Collector):
                                 value=counts.get("failed", 0))
 
 
+class CachedProbeCollector(Collector):
+    """``radlite_<name>_up`` (1 or 0) from ``probe()``, run by a scrape at most every ``interval``
+    seconds; the scrapes in between report the last result, and ``radlite_<name>_probe_age_seconds``
+    says how old it is. A probe that raises counts as down. While one scrape probes, concurrent
+    scrapes do not wait for it: they report the previous result (none before the first probe)."""
+
+    def __init__(self, name: str, help_text: str, probe: Callable[[], bool], interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._name, self._help, self._probe = name, help_text, probe
+        self._interval, self._clock = interval, clock
+        self._lock = threading.Lock()
+        self._up: bool | None = None
+        self._at = 0.0
+
+    def _refresh(self) -> None:
+        if self._up is not None and self._clock() - self._at < self._interval:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # another scrape is probing
+        try:
+            try:
+                up = bool(self._probe())
+            except Exception:  # noqa: BLE001 -- a scrape must not fail because the probe did
+                up = False
+            self._up, self._at = up, self._clock()
+        finally:
+            self._lock.release()
+
+    def collect(self) -> Iterable[Any]:
+        self._refresh()
+        if self._up is None:
+            return
+        yield GaugeMetricFamily(f"radlite_{self._name}_up", self._help, value=1 if self._up else 0)
+        yield GaugeMetricFamily(f"radlite_{self._name}_probe_age_seconds",
+                                f"Seconds since radlite_{self._name}_up was last probed.",
+                                value=max(0.0, self._clock() - self._at))
+
+
 def multiprocess_dir() -> str | None:
     path = os.environ.get(MULTIPROC_ENV)
     return path if path and os.path.isdir(path) else None
 
 
-def render(store_counts: Callable[[], dict[str, int]] | None = None) -> bytes:
+def render(store_counts: Callable[[], dict[str, int]] | None = None, collectors: Iterable[Collector] = ()) -> bytes:
     """The exposition text: this process's metrics (or, in multiprocess mode, every process's
-    that shares the directory), plus the store gauges when ``store_counts`` is given."""
+    that shares the directory), plus the store gauges when ``store_counts`` is given and whatever
+    ``collectors`` report (read in this process at scrape time, e.g. the EHR probe)."""
     registry = CollectorRegistry(auto_describe=False)
     if multiprocess_dir():
         from prometheus_client import multiprocess
@@ -164,6 +209,8 @@ def render(store_counts: Callable[[], dict[str, int]] | None = None) -> bytes:
         registry.register(_Delegate(REGISTRY))
     if store_counts is not None:
         registry.register(StoreCollector(store_counts))
+    for collector in collectors:
+        registry.register(collector)
     return generate_latest(registry)
 
 

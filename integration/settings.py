@@ -121,6 +121,10 @@ class IntakeAuth(_Section):
 
 class IntakeSettings(_Section):
     max_body_bytes: int = Field(5_000_000, ge=1024)
+    # Longest report text (conclusion, narrative, each attachment) accepted, in characters; longer is
+    # refused 413 before it is decoded or stored. None = 8 x inference.max_input_tokens
+    # (integration.fhir.report.report_char_limit).
+    max_report_chars: int | None = Field(None, ge=1)
     auth: IntakeAuth = Field(default_factory=IntakeAuth)
     # Base URL used in job links (Location headers); None = the request's own host.
     public_base_url: str | None = None
@@ -222,6 +226,10 @@ class AuditSettings(_Section):
     secret_env: str = "RADLITE_AUDIT_SECRET"
     secret_file: Path | None = None
     log_level: str = "INFO"
+    # Let the services start without a real secret (unset, the public development key, a
+    # placeholder or a short key: integration/audit/secret.py), for local development and tests
+    # only. Off, the web app, worker and scheduler refuse to start with such a key.
+    allow_development_key: bool = False
 
 
 class Settings(_Section):

@@ -11,6 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("RADLITE_TEST_CACHE", ROOT / ".cache" / "test-models"))
 SHARED_DATA = Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
+# The web app, worker and scheduler refuse to start without a real audit secret
+# (integration/audit/secret.py). Tests have none to protect: the processes they start, in-process
+# or as children inheriting this environment, run in the explicit development mode. A test that
+# builds an environment of its own sets a secret there (or this flag) itself.
+os.environ.setdefault("RADLITE__AUDIT__ALLOW_DEVELOPMENT_KEY", "true")
+
 
 def _tiny_bundle(arch: str) -> Path:
     from integration.inference import BundleError, load_bundle

@@ -48,5 +48,14 @@ def ehr_base_url() -> str:
     return runtime().settings.ehr.base_url
 
 
+def max_report_chars() -> int:
+    """The most characters a report text element may have at intake (``intake.max_report_chars``,
+    by default derived from ``inference.max_input_tokens``): :func:`integration.fhir.report.oversize_issues`."""
+    from integration.fhir.report import report_char_limit
+
+    settings = runtime().settings
+    return report_char_limit(settings.inference.max_input_tokens, settings.intake.max_report_chars)
+
+
 def job_url(job_id: str) -> str:
     return f"{base_url()}/jobs/{job_id}"

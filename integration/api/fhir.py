@@ -8,8 +8,9 @@
   whose first entry is a Parameters/SubscriptionStatus). An empty body is a classic R4 rest-hook
   ping without payload: 200, nothing queued.
 
-The checks run in order: auth (401), Content-Type (415), size (413), JSON (400), resource type
-and ids (400), FHIR validation (422). Nothing is stored unless it passed them all.
+The checks run in order: auth (401), Content-Type (415), body size (413), JSON (400), resource type
+and ids (400), report text size (413: longer than the model can read, checked before any attachment
+is decoded), FHIR validation (422). Nothing is stored unless it passed them all.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from typing import Any
 from flask import Blueprint, request
 
 from integration.api.body import check_content_type, json_resource, parse_json, read_body
-from integration.api.context import correlation_id, ehr_base_url, job_url, runtime
+from integration.api.context import correlation_id, ehr_base_url, job_url, max_report_chars, runtime
 from integration.api.errors import ApiError, response_mimetype
 from integration.audit import audit, hash_id
 from integration.fhir.issues import Issue, has_errors
 from integration.fhir.outcome import fhir_response, operation_outcome, outcome_response
-from integration.fhir.report import check_report
+from integration.fhir.report import check_report, oversize_issues
 from integration.store import Job, StoreError
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -68,6 +69,9 @@ def _accepted(job: Job, created: bool, warnings: list[Issue]):
 def _one_report(resource: dict[str, Any], source: str):
     if resource.get("resourceType") != REPORT:
         raise ApiError.simple(400, "this endpoint takes a DiagnosticReport", "resourceType", code="invalid")
+    too_long = oversize_issues(resource, max_report_chars())
+    if too_long:
+        raise ApiError(413, too_long)
     issues = check_report(resource, ehr_base_url=ehr_base_url())
     if has_errors(issues):
         raise ApiError(422, issues)
@@ -101,6 +105,7 @@ class _Entry:
     kind: str  # report | bad | ignored | status | empty
     resource: dict[str, Any] | None = None
     issues: list[Issue] = field(default_factory=list)
+    status: int = 422  # of a bad entry: 413 when its report text is too long, else 422
 
 
 def _bundle_shell_issues(bundle: dict[str, Any]) -> list[Issue]:
@@ -170,6 +175,9 @@ def _classify(i: int, raw: Any, btype: str, status_index: int | None) -> _Entry:
                                     or any(step in (".", "..") for step in target)):
                 return _Entry(i, "bad", resource, [Issue.error(
                     "invalid", "request.url must be DiagnosticReport/<the resource id>", f"{where}.request.url")])
+    too_long = oversize_issues(resource, max_report_chars())
+    if too_long:
+        return _Entry(i, "bad", resource, too_long, status=413)
     issues = check_report(resource, ehr_base_url=ehr_base_url())
     return _Entry(i, "bad" if has_errors(issues) else "report", resource, issues)
 
@@ -232,7 +240,8 @@ def post_bundle():
     if btype == "transaction" and bad:
         issues = [i.rebased("DiagnosticReport", f"Bundle.entry[{e.index}].resource") for e in bad for i in e.issues]
         issues.insert(0, Issue.error("processing", f"transaction rejected: {len(bad)} of {len(reports)} entries invalid; nothing queued"))
-        raise ApiError(422, issues)
+        # 413 when size is all that is wrong (the sender must shorten or split), else 422.
+        raise ApiError(413 if all(e.status == 413 for e in bad) else 422, issues)
 
     source = "rest-hook" if notification else btype
     if notification:
@@ -268,8 +277,11 @@ def post_bundle():
     return fhir_response(body, 202 if any_created else 200, mimetype=response_mimetype())
 
 
+_ENTRY_STATUS = {413: "413 Content Too Large", 422: "422 Unprocessable Entity"}
+
+
 def _bad_entry(e: _Entry) -> dict[str, Any]:
     first = next((i for i in e.issues if i.is_error), None)
-    audit("request.rejected", status=422, entry=e.index, code=first.code if first else None,
+    audit("request.rejected", status=e.status, entry=e.index, code=first.code if first else None,
           expression=first.expression[0] if first and first.expression else None, issues=len(e.issues))
-    return {"response": {"status": "422 Unprocessable Entity", "outcome": _entry_outcome(e)}}
+    return {"response": {"status": _ENTRY_STATUS[e.status], "outcome": _entry_outcome(e)}}

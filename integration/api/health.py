@@ -1,13 +1,22 @@
-"""Probes, no authentication:
+"""Probes, no authentication needed:
 
 * ``GET /healthz`` -- liveness: the process answers. Nothing else is checked, so a database or EHR
   outage never gets a healthy process restarted.
-* ``GET /readyz`` -- readiness: the job store answers and its schema is current, every model
-  bundle in use (the default and the routes' targets) has a manifest that loads (no weights are
-  read), and the EHR's FHIR server answers
-  ``GET [base]/metadata``. 200 when all pass, else 503; the body is an OperationOutcome with one
-  issue per check (``information`` when it passed, ``error`` when not), whose diagnostics say what
-  failed without secrets or patient data. Checks run in parallel, each bounded by a timeout.
+* ``GET /readyz`` -- readiness of *this web process*: its job store answers a trivial query and its
+  schema is current. That is all the intake needs to accept and durably queue a report, so that is
+  all it checks. In particular it never calls the EHR: the intake keeps queueing through an EHR
+  outage (the write-back retries later), and a readiness probe that followed the EHR would have a
+  load balancer pull every healthy intake at once. Nor does it load model bundles, which the web
+  process does not need to queue work (``radlite doctor`` and the workers check those).
+
+  The answer is ``{"status": "ready"}`` (200) or ``{"status": "not ready"}`` (503) and nothing
+  else: a probe is reachable by anyone who can reach the port, and which database or EHR the
+  adapter uses is no business of theirs. A caller whose bearer token has the ``admin`` scope also
+  gets ``checks`` (each check's name, outcome and detail, e.g. the store's kind). A missing, invalid
+  or lesser token gets the plain answer, never 401: a probe must not fail over authentication.
+
+The EHR's health is reported on ``/metrics`` instead (``radlite_ehr_up``, :func:`ehr_reachable`,
+probed at most every :data:`EHR_PROBE_INTERVAL` seconds) and by ``radlite doctor``.
 """
 
 from __future__ import annotations
@@ -15,22 +24,23 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
+from integration.api.auth import allows
 from integration.api.context import runtime
-from integration.api.errors import response_mimetype
-from integration.fhir.issues import Issue
-from integration.fhir.outcome import outcome_response
 
 bp = Blueprint("health", __name__)
 
-# Seconds per readiness check; the FHIR metadata request gets a bit less than that.
+# Seconds a readiness check may take before it counts as failed.
 CHECK_TIMEOUT = 5.0
+# The EHR probe behind radlite_ehr_up: its request timeout, and how often at most it runs (per web
+# process), however often /metrics is scraped.
 FHIR_TIMEOUT = 3.0
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+EHR_PROBE_INTERVAL = 30.0
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
 
 
 @dataclass
@@ -46,11 +56,18 @@ def _short(exc: BaseException) -> str:
 
 
 def check_store(store) -> Check:
+    """The store answers a trivial query and its schema is at head (a web process on an old schema
+    would fail every insert)."""
     from sqlalchemy import select
 
     from integration.store import Job
     from integration.store.migrations import check_current
 
+    damaged = getattr(store, "damaged", None)
+    if damaged:
+        # The intake met a corruption error: it answers 503 to every push, so it is not ready
+        # (a load balancer should send the EHR's pushes to a healthy replica).
+        return Check("store", False, "store: the database file is damaged (radlite db check)")
     with store.engine.connect() as conn:
         conn.execute(select(Job.id).limit(1)).first()
         problem = check_current(conn)
@@ -62,44 +79,25 @@ def check_store(store) -> Check:
 def used_bundles(settings) -> dict:
     """The bundles inference can use: the default one and every route's target (name -> path).
     A bundle that is configured but used by nothing is not needed to be ready (default.yaml
-    always configures radlite-mini, and a site's bundles are merged with it)."""
+    always configures radlite-mini, and a site's bundles are merged with it). Used by
+    ``radlite doctor``; /readyz does not check bundles."""
     inf = settings.inference
     names = [inf.default_bundle or next(iter(inf.bundles)), *inf.routes.values()]
     return {name: inf.bundles[name] for name in dict.fromkeys(names) if name in inf.bundles}
 
 
-def check_bundles(settings) -> Check:
-    from integration.inference import BundleError, load_bundle
-
-    problems, names = [], []
-    for name, path in used_bundles(settings).items():
-        try:
-            bundle = load_bundle(path, verify_hash=False)
-        except BundleError as exc:
-            first = str(exc).splitlines()
-            problems.append(f"{name}: {' '.join(line.strip() for line in first)[:300]}")
-            continue
-        names.append(f"{name} {bundle.manifest.version}")
-    if problems:
-        return Check("bundles", False, "model bundles: " + "; ".join(problems))
-    return Check("bundles", True, "model bundles: " + ", ".join(names))
-
-
-def check_fhir(settings) -> Check:
+def ehr_reachable(settings) -> bool:
+    """Whether the EHR's FHIR server answers ``GET [base]/metadata`` (401/403 count: the server is
+    there and wants a token even for its CapabilityStatement). For ``radlite_ehr_up``."""
     import requests
 
     url = settings.ehr.base_url.rstrip("/") + "/metadata"
     timeout = min(FHIR_TIMEOUT, settings.ehr.timeout_seconds)
     try:
         resp = requests.get(url, timeout=timeout, headers={"Accept": "application/fhir+json"})
-    except requests.RequestException as exc:
-        return Check("fhir", False, f"FHIR server {settings.ehr.base_url}: unreachable ({type(exc).__name__})")
-    if resp.status_code in (401, 403):
-        # Reachable; this server wants a token even for its CapabilityStatement.
-        return Check("fhir", True, f"FHIR server {settings.ehr.base_url}: reachable (metadata answered {resp.status_code})")
-    if resp.status_code != 200:
-        return Check("fhir", False, f"FHIR server {settings.ehr.base_url}: GET metadata answered {resp.status_code}")
-    return Check("fhir", True, f"FHIR server {settings.ehr.base_url}: reachable")
+    except requests.RequestException:
+        return False
+    return resp.status_code == 200 or resp.status_code in (401, 403)
 
 
 def readiness(checks: dict[str, Callable[[], Check]], timeout: float = CHECK_TIMEOUT) -> list[Check]:
@@ -117,6 +115,17 @@ def readiness(checks: dict[str, Callable[[], Check]], timeout: float = CHECK_TIM
     return out
 
 
+def _admin_asks() -> bool:
+    """Whether the caller presented a bearer token with the admin scope. Only a request that sends
+    a token is considered (even with ``intake.auth.mode: open``), so a plain probe never gets
+    details."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return False
+    reason, scopes = runtime().auth.authenticate(header)
+    return reason is None and allows(scopes, "admin")
+
+
 @bp.get("/healthz")
 def healthz():
     return jsonify({"status": "ok"})
@@ -124,12 +133,10 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    rt = runtime()
-    results = readiness({
-        "store": lambda: check_store(rt.store),
-        "bundles": lambda: check_bundles(rt.settings),
-        "fhir": lambda: check_fhir(rt.settings),
-    })
-    issues = [Issue.info("informational", c.detail) if c.ok else Issue.error("transient", c.detail) for c in results]
+    store = runtime().store
+    results = readiness({"store": lambda: check_store(store)})
     ready = all(c.ok for c in results)
-    return outcome_response(issues, 200 if ready else 503, mimetype=response_mimetype())
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready"}
+    if _admin_asks():
+        body["checks"] = [asdict(c) for c in results]
+    return jsonify(body), 200 if ready else 503

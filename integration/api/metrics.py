@@ -1,12 +1,13 @@
 """``GET /metrics``: Prometheus exposition, no authentication (counts and durations only; restrict
 it at the network, as any metrics port). Also times every FHIR intake request into
-``radlite_intake_request_seconds``. See :mod:`integration.metrics`."""
+``radlite_intake_request_seconds``, and reports the EHR's reachability (``radlite_ehr_up``,
+probed at most every ``EHR_PROBE_INTERVAL`` seconds). See :mod:`integration.metrics`."""
 
 from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 
 from integration import metrics
 from integration.api.context import runtime
@@ -31,7 +32,24 @@ def _observe(response):
     return response
 
 
+_EHR_PROBE = "radlite.ehr_probe"
+
+
+def _ehr_probe() -> metrics.CachedProbeCollector:
+    """This app's EHR probe (one per app, so its cache spans scrapes)."""
+    from integration.api.health import EHR_PROBE_INTERVAL, ehr_reachable
+
+    probe = current_app.extensions.get(_EHR_PROBE)
+    if probe is None:
+        settings = runtime().settings
+        probe = metrics.CachedProbeCollector(
+            "ehr", "1 when the EHR's FHIR server answered GET [base]/metadata at the last probe by this web "
+            "process (401/403 count as up).", lambda: ehr_reachable(settings), EHR_PROBE_INTERVAL)
+        probe = current_app.extensions.setdefault(_EHR_PROBE, probe)
+    return probe
+
+
 @bp.get("/metrics")
 def metrics_view():
     store = runtime().store
-    return Response(metrics.render(store.counts), mimetype=None, content_type=metrics.CONTENT_TYPE)
+    return Response(metrics.render(store.counts, [_ehr_probe()]), mimetype=None, content_type=metrics.CONTENT_TYPE)

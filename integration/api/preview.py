@@ -1,10 +1,10 @@
 """``POST /fhir/DiagnosticReport/$preview``: the transaction Bundle the write-back would write.
 
 The report goes through the intake's checks in the intake's order -- auth (401), Content-Type
-(415), size (413), JSON (400), resource type (400), FHIR validation (422) -- then through task
-selection, inference with the configured bundles and the write-back's bundle assembly
-(:mod:`integration.preview`). Nothing is stored and nothing is sent to the EHR. The answer is
-``200`` with the Bundle (``application/fhir+json``); ``X-RadLite-Rule`` and ``X-RadLite-Tasks``
+(415), size (413), JSON (400), resource type (400), report text size (413), FHIR validation
+(422) -- then through task selection, inference with the configured bundles and the write-back's
+bundle assembly (:mod:`integration.preview`). Nothing is stored and nothing is sent to the EHR.
+The answer is ``200`` with the Bundle (``application/fhir+json``); ``X-RadLite-Rule`` and ``X-RadLite-Tasks``
 say which routing rule matched and which tasks ran.
 
 The mappings are loaded when the app is created, so a broken mapping file stops ``serve`` at
@@ -16,12 +16,12 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app
 
 from integration.api.body import json_resource
-from integration.api.context import ehr_base_url, runtime
+from integration.api.context import ehr_base_url, max_report_chars, runtime
 from integration.api.errors import ApiError, response_mimetype
 from integration.audit import audit, hash_id
 from integration.fhir.issues import Issue, has_errors
 from integration.fhir.outcome import fhir_response
-from integration.fhir.report import check_report
+from integration.fhir.report import check_report, oversize_issues
 from integration.preview import Previewer, store_prior
 
 bp = Blueprint("preview", __name__, url_prefix="/fhir")
@@ -50,7 +50,11 @@ def preview_report():
     if resource.get("resourceType") != "DiagnosticReport":
         raise ApiError.simple(400, "this endpoint takes a DiagnosticReport", "resourceType", code="invalid")
     # The same checks as the intake, subject included: a preview shows what would be written for a
-    # report the intake would accept, and refuses what it would refuse.
+    # report the intake would accept, and refuses what it would refuse. The size check matters more
+    # here than anywhere: $preview tokenises in the web process itself.
+    too_long = oversize_issues(resource, max_report_chars())
+    if too_long:
+        raise ApiError(413, too_long)
     issues = check_report(resource, ehr_base_url=ehr_base_url())
     if has_errors(issues):
         raise ApiError(422, issues)

@@ -6,7 +6,8 @@ stored with the job, re-bound by the worker and the write-back), so one id trace
 receipt to the EHR. Standard-library logs go through the same processors.
 
 Identifiers are never logged raw: :func:`hash_id` gives a keyed HMAC-SHA256 with the site secret,
-so an auditor holding the secret can match a record and nobody else can. Report text and model
+so an auditor holding the secret can match a record and nobody else can. Which secrets the
+services accept: :mod:`integration.audit.secret`. Report text and model
 output are never logged at all; :func:`guard_phi` is the last line of defence (it redacts fields
 named like free text and hashes identifier fields that arrive unhashed).
 
@@ -20,7 +21,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import os
 import re
 import sys
 from pathlib import Path
@@ -29,14 +29,15 @@ from typing import Any
 import structlog
 
 from integration.audit.chain import AuditFile
+from integration.audit.secret import DEVELOPMENT_SECRET as _DEV_SECRET
+from integration.audit.secret import AuditKeyError, load_secret, use_service_secret
 
 __all__ = [
-    "AuditFile", "audit", "bind_correlation_id", "clear_context", "configure_audit_file", "configure_logging",
-    "get_logger", "guard_phi", "hash_id", "load_secret", "set_secret",
+    "AuditFile", "AuditKeyError", "audit", "bind_correlation_id", "clear_context", "configure_audit_file",
+    "configure_logging", "get_logger", "guard_phi", "hash_id", "load_secret", "set_secret", "use_service_secret",
 ]
 
 _SECRET: bytes | None = None
-_DEV_SECRET = b"radlite-development-secret-do-not-use"
 _SINK: AuditFile | None = None
 
 # Field names that only ever hold free text (report text, model output, names, narrative,
@@ -56,13 +57,6 @@ REDACTED = "[redacted]"
 def set_secret(secret: bytes | str | None) -> None:
     global _SECRET
     _SECRET = secret.encode("utf-8") if isinstance(secret, str) else secret
-
-
-def load_secret(env_name: str = "RADLITE_AUDIT_SECRET", file: Path | None = None) -> bytes | None:
-    if file is not None:
-        return Path(file).read_bytes().strip()
-    value = os.environ.get(env_name)
-    return value.encode("utf-8") if value else None
 
 
 def hash_id(value: str | None) -> str | None:

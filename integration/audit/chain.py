@@ -36,6 +36,10 @@ GENESIS = "0" * 64
 RESERVED = ("seq", "prev", "hash")
 _ROTATED = re.compile(r"^(?P<base>.+)\.(?P<n>\d+)$")
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
+# The chain, its anchor and lock file are created readable by their owner only (the service user):
+# the records hold keyed hashes, not identifiers, but which report was handled when, and by whom,
+# is still nobody else's business. Auditors read them through the service user or a copy.
+FILE_MODE = 0o600
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -81,10 +85,10 @@ def rotated(path: Path) -> list[Path]:
 @contextlib.contextmanager
 def _flock(path: Path, shared: bool = False) -> Iterator[None]:
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     except FileNotFoundError:  # the directory first (once, not a mkdir per record)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
@@ -212,7 +216,7 @@ class AuditFile:
                 size = self.path.stat().st_size
                 if size > 0 and size + len(line) > self.max_bytes:
                     self._rotate()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             try:
                 view = memoryview(line)
                 while view:
@@ -230,7 +234,7 @@ class AuditFile:
         # In place under the writers' lock (a rename per record costs more than the append);
         # verify reads it under the shared lock. A torn anchor after a crash reads as none.
         data = (json.dumps({"seq": record["seq"], "hash": record["hash"], "ts": record.get("ts")}) + "\n").encode()
-        fd = os.open(self._anchor_path, os.O_WRONLY | os.O_CREAT, 0o640)
+        fd = os.open(self._anchor_path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
         try:
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))

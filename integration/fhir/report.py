@@ -15,6 +15,9 @@ server (see :func:`subject_reference_issue`), an id or identifier (the job store
 key), some report text, base64 that decodes and content types we can read. Every :class:`Issue`
 names the element by FHIRPath and never quotes the input. Nothing is normalised: what passes is
 stored exactly as it was sent.
+
+:func:`oversize_issues` runs before it at intake: report text longer than the model can read
+(``intake.max_report_chars``) is refused (413) before any attachment is decoded or HTML parsed.
 """
 
 from __future__ import annotations
@@ -180,6 +183,90 @@ def report_text_and_path(resource: dict[str, Any]) -> tuple[str, str]:
         raise ReportTextError("the report carries no readable text")
     best = min(texts, key=lambda t: t.rank)
     return best.text, best.path
+
+
+# -- size ------------------------------------------------------------------------------------------
+#
+# Why a size limit on report text at all: the worker tokenises the report before the engine can
+# refuse it (integration.inference.engine.PromptTooLong), and tokenising megabytes costs far more
+# memory than the model (a 4.8 MB conclusion took a worker from 743 to 1,564 MiB RSS before it was
+# dead-lettered as 1,480,056 tokens). A report the model cannot read anyway is refused here, at
+# intake, with 413, and never stored.
+#
+# The limit is a number of characters, derived from the engine's token limit so that it never
+# refuses a report that could fit: every tokenizer the adapter ships cuts English text into tokens
+# of about 4 characters (radlite-mini's SmolLM2 tokenizer: median 4.2, at most 6.1 characters per
+# token over the 4,687 distinct reports of var/data-v2/test.jsonl), so a text longer than
+# CHARS_PER_TOKEN_BOUND x max_input_tokens characters has more tokens than the engine takes.
+# Only text made of long runs of one character (the vocabulary has tokens of up to 81 spaces or
+# dashes) could pack more characters into a token; no report reads like that. The limit is
+# deliberately loose: the worker still counts the real tokens (prompt included) and dead-letters
+# a report that does not fit.
+
+CHARS_PER_TOKEN_BOUND = 8
+# HTML (the narrative text.div, text/html attachments) carries markup besides text: before parsing,
+# its markup may be this many times the text limit; the text it holds is then held to the limit.
+MARKUP_FACTOR = 4
+# A character is at most 4 bytes in UTF-8, UTF-16, UTF-32 and the legacy charsets reports come in
+# (ISO-8859-x, windows-125x, GB18030...), so attachment data of more than 4 bytes per allowed
+# character decodes to more characters than allowed; base64 spends 4 characters on 3 bytes.
+MAX_BYTES_PER_CHAR = 4
+
+
+def report_char_limit(max_input_tokens: int, configured: int | None = None) -> int:
+    """The most characters one report text element may hold: ``intake.max_report_chars`` when
+    set, else ``CHARS_PER_TOKEN_BOUND`` x ``inference.max_input_tokens``."""
+    return configured if configured is not None else CHARS_PER_TOKEN_BOUND * max_input_tokens
+
+
+def _base64_bound(chars: int) -> int:
+    """The longest base64 (whitespace left out) of a text of at most ``chars`` characters."""
+    return -(-chars * MAX_BYTES_PER_CHAR // 3) * 4
+
+
+def _too_long(what: str, expression: str) -> Issue:
+    return Issue.error("too-long", f"{what}, more than the model can read (intake.max_report_chars)", expression)
+
+
+def oversize_issues(resource: Any, max_chars: int) -> list[Issue]:
+    """Report text elements too long for the model: an error (``too-long``) per element.
+
+    Runs before anything else looks at the text, in two steps. First the elements' sizes as sent,
+    without decoding anything: ``conclusion`` over ``max_chars`` characters, narrative markup over
+    ``MARKUP_FACTOR`` x ``max_chars``, attachment base64 longer than any text within those limits
+    could be. Only when all of them pass are attachments decoded and HTML turned into text (both
+    now bounded), and each text is held to ``max_chars``. The intake answers these 413.
+    """
+    if not isinstance(resource, dict):
+        return []
+    issues: list[Issue] = []
+    conclusion = resource.get("conclusion")
+    if isinstance(conclusion, str) and len(conclusion) > max_chars:
+        issues.append(_too_long(f"conclusion is longer than {max_chars} characters", f"{ROOT}.conclusion"))
+    narrative = resource.get("text")
+    div = narrative.get("div") if isinstance(narrative, dict) else None
+    if isinstance(div, str) and len(div) > max_chars * MARKUP_FACTOR:
+        issues.append(_too_long(f"the narrative text.div is longer than {max_chars * MARKUP_FACTOR} characters of "
+                                f"markup", f"{ROOT}.text.div"))
+    forms = resource.get("presentedForm")
+    for i, att in enumerate(forms if isinstance(forms, list) else []):
+        data = att.get("data") if isinstance(att, dict) else None
+        if not isinstance(data, str):
+            continue
+        ctype = att.get("contentType")
+        html = isinstance(ctype, str) and parse_content_type(ctype)[0] in HTML_TYPES
+        chars = max_chars * (MARKUP_FACTOR if html else 1)
+        bound = _base64_bound(chars)
+        # Whitespace is allowed in base64 and decodes to nothing: count it out, but only for data
+        # that is long enough to matter (splitting copies it).
+        if len(data) > bound and len("".join(data.split())) > bound:
+            issues.append(_too_long(f"attachment data is larger than any {'HTML' if html else 'text'} of {chars} "
+                                    f"characters", f"{ROOT}.presentedForm[{i}]"))
+    if issues:
+        return issues
+    texts, _ = _texts(resource)
+    return [_too_long(f"the report text is longer than {max_chars} characters", t.path)
+            for t in texts if len(t.text) > max_chars]
 
 
 # -- validation ------------------------------------------------------------------------------------

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from integration.fhir.lifecycle import PRIOR_STATUSES, patient_key
+from integration.store.integrity import (StoreCorrupt, create_private, is_corruption, require_sound,
+                                         restrict_modes, sqlite_path)
 from integration.store.models import Cursor, Job, Lock, State, utcnow
 
 ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
@@ -104,6 +106,11 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        database = sqlite_path(url)
+        if database is not None:
+            # The file holds full report texts: created 0600 here, before SQLite would create it
+            # 0644; its -wal and -shm get the same mode from SQLite.
+            create_private(database)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -127,10 +134,25 @@ def make_engine(url: str) -> Engine:
 
 
 class JobStore:
-    def __init__(self, url: str, *, max_inference_attempts: int = 3, create: bool = True) -> None:
+    def __init__(self, url: str, *, max_inference_attempts: int = 3, create: bool = True,
+                 check_integrity: bool = False) -> None:
+        """Open (on SQLite: create) the store at ``url``.
+
+        ``check_integrity`` is for the services' start: a SQLite file that ``PRAGMA quick_check``
+        finds damaged raises :class:`StoreCorrupt` instead of being served (a damaged file keeps
+        answering until a query reads a bad page, and would accept reports it may lose)."""
         self.url = url
+        database = sqlite_path(url)
+        if database is not None:
+            # A file from before 0600 was the rule (or copied in with a wider mode) is narrowed.
+            restrict_modes(database)
+            if check_integrity:
+                require_sound(database)
         self.engine = make_engine(url)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        # Set on the first corruption error the intake meets. A damaged file keeps accepting the
+        # writes that miss its bad pages; from then on this process accepts none (StoreCorrupt).
+        self.damaged: str | None = None
         self.max_inference_attempts = max_inference_attempts
         self._skip_locked = self.engine.dialect.name == "postgresql"
         # SQLite has one writer at a time. The intake's writers queue for it on a thread lock (this
@@ -215,6 +237,8 @@ class JobStore:
         report's previous version superseded when this one is newer, insert. On SQLite the
         process's writers also queue on a lock (see :meth:`_writing`) instead of polling SQLite's
         busy handler."""
+        if self.damaged is not None:
+            raise StoreCorrupt(self.damaged)
         key, version = report_identity(resource)
         now = utcnow()
         job = Job(
@@ -265,6 +289,12 @@ class JobStore:
         except IntegrityError:
             # A concurrent push of the same version won the insert.
             created = False
+        except DBAPIError as exc:
+            if is_corruption(exc):
+                # The sender must keep the report and retry (503), not believe it stored.
+                self.damaged = f"the job store is damaged: {exc.orig}"
+                raise StoreCorrupt(self.damaged) from exc
+            raise
         if not created:
             found = self.find(key, version)
             if found is None:  # pragma: no cover - the constraint guarantees a row

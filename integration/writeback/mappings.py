@@ -517,11 +517,12 @@ def mappings_digest(directory: str | Path | None) -> tuple[str, int]:
 
 @dataclass
 class Validation:
-    """What ``radlite mappings validate`` found."""
+    """What ``radlite mappings validate`` found: ``problems`` fail it, ``warnings`` do not."""
 
     files: list[Path]
     mappings: Mappings
     problems: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -534,8 +535,9 @@ class Validation:
 def validate_paths(paths: Iterable[str | Path]) -> Validation:
     """Check mapping files and directories as ``radlite mappings validate`` does: schema,
     duplicate keys, code systems and check digits (:func:`load_file`), one file per task, every
-    task mapped (for a directory), and every label of every task covered
-    (:func:`coverage_problems`). Problems are ``file:line: key: message`` lines."""
+    task mapped (for a directory), every label of every task covered (:func:`coverage_problems`)
+    and every display right for its code (:func:`display_findings`). Problems and warnings are
+    ``file:line: key: message`` lines."""
     files: list[Path] = []
     problems: list[str] = []
     directories: list[Path] = []
@@ -559,7 +561,35 @@ def validate_paths(paths: Iterable[str | Path]) -> Validation:
         inside |= {t for f in _yaml_files(directory) if f not in mappings.files.values() and (t := declared_task(f))}
         problems += _missing_tasks(directory, inside)
     problems += coverage_problems(mappings)
-    return Validation(files, mappings, problems)
+    wrong, unknown = display_findings(mappings)
+    return Validation(files, mappings, problems + wrong, unknown)
+
+
+def display_findings(mappings: Mappings) -> tuple[list[str], list[str]]:
+    """(problems, warnings) from the pinned terminology table
+    (:mod:`integration.writeback.terminology`): a display that is not how the code system names
+    the coding's code is a problem -- the code or the display is wrong, and a check digit cannot
+    tell; a code of a known system (KNOWN_SYSTEMS) that the table does not list is a warning (its
+    display is not checked). Codes of site-local systems are not the table's business."""
+    from integration.writeback import terminology
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    for task, mapping in mappings.by_task.items():
+        path = mappings.files[task]
+        wrong: list[tuple[int | None, str, str]] = []
+        unknown: list[tuple[int | None, str, str]] = []
+        for loc, coding in mapping.codings():
+            message = terminology.display_problem(coding.system, coding.code, coding.display)
+            if message is not None:
+                wrong.append((key_line(path, loc + ("display",)), ".".join(loc) + ".display", message))
+            # Every system the project knows (DICOM DCM too, none of whose codes it ships).
+            note = terminology.unknown_code(coding.system, coding.code, KNOWN_SYSTEMS)
+            if note is not None:
+                unknown.append((key_line(path, loc + ("code",)), ".".join(loc) + ".code", f"warning: {note}"))
+        problems += _report(path, wrong)
+        warnings += _report(path, unknown)
+    return problems, warnings
 
 
 def coverage_problems(mappings: Mappings) -> list[str]:

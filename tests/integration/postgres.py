@@ -134,7 +134,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval:
 
 def child_env(site_file: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADLITE__") and k != "RADLITE_CONFIG"}
-    env.update({"RADLITE_CONFIG": str(site_file), "RADLITE_AUDIT_SECRET": "test-secret",
+    env.update({"RADLITE_CONFIG": str(site_file), "RADLITE_AUDIT_SECRET": "postgres-test-audit-secret-0123456789abcdef",
                 "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
     env.update(extra)
     return env

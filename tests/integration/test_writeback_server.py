@@ -347,6 +347,7 @@ def test_radlite_scheduler_processes_lock_and_sigterm(fhir_server, tmp_path, map
     config = _site_config(tmp_path, fhir_server, store_url)
     exe = Path(sys.executable).parent / "radlite"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADLITE__")}
+    env["RADLITE__AUDIT__ALLOW_DEVELOPMENT_KEY"] = "true"  # no audit secret here: development mode
     procs, logs = [], []
     for name in ("one", "two"):
         log = tmp_path / f"scheduler-{name}.log"

@@ -582,6 +582,8 @@ def test_secrets_and_report_text_never_reach_logs(tmp_path, pg_url, sekmet_facto
         r.pop("meta", None)
         server.put({"resourceType": "Patient", "id": r["subject"]["reference"].split("/", 1)[1],
                     "name": [{"family": "Testpatient"}]})
+        # The EHR holds the report before it pushes it (the write-back checks the pushed version).
+        r["meta"] = {"versionId": server.put(copy.deepcopy(r))["meta"]["versionId"]}
         reports.append(r)
 
     port = free_port()

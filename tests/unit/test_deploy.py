@@ -269,7 +269,7 @@ def test_gunicorn_config_and_wsgi_app_load(tmp_path, tiny_qwen2) -> None:
         "audit": {"file": str(tmp_path / "audit.jsonl")},
     }))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADLITE")}
-    env.update({"RADLITE_CONFIG": str(site), "RADLITE_AUDIT_SECRET": "s"})
+    env.update({"RADLITE_CONFIG": str(site), "RADLITE_AUDIT_SECRET": "deploy-test-audit-secret-0123456789abcdef"})
     done = subprocess.run([sys.executable, "-m", "gunicorn", "--check-config", "-c", str(DEPLOY / "gunicorn.conf.py"),
                            "integration.wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -292,11 +292,11 @@ def test_wsgi_sets_up_logging_and_the_secret_like_the_cli(tmp_path, monkeypatch)
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'j.sqlite'}"}, "audit": {"file": None}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADLITE")}
-    env.update({"RADLITE_CONFIG": str(site), "RADLITE_AUDIT_SECRET": "site-secret"})
+    env.update({"RADLITE_CONFIG": str(site), "RADLITE_AUDIT_SECRET": "site-secret-0123456789abcdef-0123456789"})
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout.splitlines()
     import integration.audit as audit
 
-    monkeypatch.setattr(audit, "_SECRET", b"site-secret")
+    monkeypatch.setattr(audit, "_SECRET", b"site-secret-0123456789abcdef-0123456789")
     assert out[0] == audit.hash_id("x")
     assert out[1] == '["health.readyz", {}]'

@@ -19,7 +19,7 @@ from tests.fhir_server import make_key
 from tests.unit.stub_http import StubServer, closed_port_url
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {"RADLITE_AUDIT_SECRET": "s"}
+ENV = {"RADLITE_AUDIT_SECRET": "doctor-test-audit-secret-0123456789abcdef"}
 
 
 def _site(tmp_path: Path, bundle: Path | str, fhir_base: str, **sections) -> Path:
@@ -71,7 +71,7 @@ def test_everything_passes(tmp_path, tiny_qwen2, fhir) -> None:
 
 
 def test_cli_exit_status_and_json(tmp_path, tiny_qwen2, fhir, monkeypatch) -> None:
-    monkeypatch.setenv("RADLITE_AUDIT_SECRET", "s")
+    monkeypatch.setenv("RADLITE_AUDIT_SECRET", ENV["RADLITE_AUDIT_SECRET"])
     site = _site(tmp_path, tiny_qwen2, fhir.base)
     runner = CliRunner()
     ok = runner.invoke(cli, ["--config", str(site), "doctor"], obj={})
@@ -160,7 +160,7 @@ def test_database_checks(tmp_path, tiny_qwen2, fhir) -> None:
 def test_audit_secret(tmp_path, tiny_qwen2, fhir) -> None:
     site = _site(tmp_path, tiny_qwen2, fhir.base)
     f = _by(run_checks(str(site), {}))["audit"][0]
-    assert f.status == WARN and "RADLITE_AUDIT_SECRET" in f.fix
+    assert f.status == FAIL and "RADLITE_AUDIT_SECRET" in f.fix and "openssl rand -hex 32" in f.fix
     site = _site(tmp_path, tiny_qwen2, fhir.base, audit={"secret_file": str(tmp_path / "missing")})
     f = _by(run_checks(str(site), {}))["audit"][0]
     assert f.status == FAIL and "openssl rand" in f.fix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from integration import metrics
-from integration.api.health import Check, readiness
+from integration.api.health import Check, ehr_reachable, readiness
 from integration.app import create_app
 from integration.inference import Router
 from integration.samples import sample_diagnostic_reports
@@ -43,12 +44,6 @@ def _settings(tmp_path: Path, bundle: Path | str, fhir_base: str, **sections):
     return load_settings(path, environ={})
 
 
-def _issues(resp) -> list[dict]:
-    body = resp.get_json(force=True)
-    assert body["resourceType"] == "OperationOutcome"
-    return body["issue"]
-
-
 def _sample(value: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(value, labels) or 0.0
 
@@ -59,6 +54,11 @@ def fhir():
         yield server
 
 
+ADMIN = "health-admin-token"
+ADMIN_AUTH = {"mode": "token", "token_sha256": [hashlib.sha256(ADMIN.encode()).hexdigest()]}
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+
+
 def test_healthz_and_readyz_ready(tmp_path, tiny_qwen2, fhir) -> None:
     settings = _settings(tmp_path, tiny_qwen2, fhir.base)
     store = JobStore(settings.store.url)
@@ -66,56 +66,82 @@ def test_healthz_and_readyz_ready(tmp_path, tiny_qwen2, fhir) -> None:
     assert client.get("/healthz").status_code == 200
     resp = client.get("/readyz")
     assert resp.status_code == 200, resp.get_data(as_text=True)
-    assert resp.mimetype == FHIR
-    issues = _issues(resp)
-    assert {i["severity"] for i in issues} == {"information"}
-    text_ = " ".join(i["diagnostics"] for i in issues)
-    assert "store: sqlite reachable, schema current" in text_
-    assert "model bundles: tiny" in text_ and f"FHIR server {fhir.base}: reachable" in text_
-    assert ("GET", "/fhir/metadata") == fhir.requests[-1][:2]
+    assert resp.get_json() == {"status": "ready"}
+    # The web process's readiness is its store: the EHR is not asked (its health is on /metrics).
+    assert fhir.requests == []
     # Everything else still needs the token.
     assert client.get("/jobs/" + "0" * 32).status_code == 401
 
 
-def test_readyz_lists_what_failed(tmp_path) -> None:
-    settings = _settings(tmp_path, tmp_path / "no-such-bundle", closed_port_url())
+def test_readyz_names_what_failed_to_an_admin(tmp_path) -> None:
+    settings = _settings(tmp_path, tmp_path / "no-such-bundle", closed_port_url(), intake={"auth": ADMIN_AUTH})
     store = JobStore(settings.store.url)
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
-    resp = create_app(settings, store).test_client().get("/readyz")
+    client = create_app(settings, store).test_client()
+    resp = client.get("/readyz")
+    assert resp.status_code == 503 and resp.get_json() == {"status": "not ready"}
+    resp = client.get("/readyz", headers=AS_ADMIN)
     assert resp.status_code == 503
-    issues = _issues(resp)
-    assert all(i["severity"] == "error" and i["code"] == "transient" for i in issues), issues
-    by = {i["diagnostics"].split(":")[0]: i["diagnostics"] for i in issues}
-    assert "radlite db upgrade" in by["store"]
-    assert "tiny" in by["model bundles"] and "not a directory" in by["model bundles"]
-    assert "unreachable" in next(v for k, v in by.items() if k.startswith("FHIR server"))
+    (check,) = resp.get_json()["checks"]
+    assert check["name"] == "store" and not check["ok"] and "radlite db upgrade" in check["detail"]
 
 
-def test_readyz_when_the_store_is_broken_and_the_bundle_half_built(tmp_path, tiny_qwen2) -> None:
+def test_readyz_ignores_what_the_web_process_does_not_need(tmp_path, tiny_qwen2) -> None:
+    """A half-built model bundle (the workers' business) and an EHR answering 500 (the write-back
+    retries; the intake queues meanwhile) leave the web process ready; a broken store does not."""
     import shutil
 
     half = tmp_path / "half"
     shutil.copytree(tiny_qwen2, half)
     (half / "model" / "model.bin").unlink()
     with StubServer({("GET", "/fhir/metadata"): (500, {})}) as fhir:
-        settings = _settings(tmp_path, half, fhir.base)
+        settings = _settings(tmp_path, half, fhir.base, intake={"auth": ADMIN_AUTH})
         store = JobStore(settings.store.url)
+        client = create_app(settings, store).test_client()
+        assert client.get("/readyz").status_code == 200
         with store.engine.begin() as conn:
             conn.execute(text("DROP TABLE jobs"))
-        resp = create_app(settings, store).test_client().get("/readyz")
+        resp = client.get("/readyz", headers=AS_ADMIN)
+        assert fhir.requests == []
     assert resp.status_code == 503
-    diags = [i["diagnostics"] for i in _issues(resp)]
-    assert any(d.startswith("store: OperationalError") for d in diags), diags
-    assert any("model.bin is missing" in d for d in diags), diags
-    assert any("GET metadata answered 500" in d for d in diags), diags
+    assert [c["detail"].split(":")[0] for c in resp.get_json()["checks"]] == ["store"]
+    assert resp.get_json()["checks"][0]["detail"].startswith("store: OperationalError")
 
 
-def test_readyz_metadata_behind_auth_counts_as_reachable(tmp_path, tiny_qwen2) -> None:
+def test_ehr_metadata_behind_auth_counts_as_up(tmp_path, tiny_qwen2) -> None:
     with StubServer({("GET", "/fhir/metadata"): (401, {})}) as fhir:
         settings = _settings(tmp_path, tiny_qwen2, fhir.base)
-        resp = create_app(settings, JobStore(settings.store.url)).test_client().get("/readyz")
-    assert resp.status_code == 200
+        assert ehr_reachable(settings)
+        body = create_app(settings, JobStore(settings.store.url)).test_client().get("/metrics").get_data(as_text=True)
+    assert "radlite_ehr_up 1.0" in body
+    with StubServer({("GET", "/fhir/metadata"): (500, {})}) as fhir:
+        assert not ehr_reachable(_settings(tmp_path, tiny_qwen2, fhir.base))
+
+
+def test_cached_probe_runs_at_most_every_interval() -> None:
+    now = [100.0]
+    calls: list[float] = []
+
+    def probe() -> bool:
+        calls.append(now[0])
+        if len(calls) == 3:
+            raise RuntimeError("EHR gone")
+        return True
+
+    collector = metrics.CachedProbeCollector("ehr", "help", probe, interval=30, clock=lambda: now[0])
+
+    def scrape() -> dict[str, float]:
+        return {m.name: m.samples[0].value for m in collector.collect()}
+
+    assert scrape() == {"radlite_ehr_up": 1, "radlite_ehr_probe_age_seconds": 0}
+    now[0] += 29
+    assert scrape() == {"radlite_ehr_up": 1, "radlite_ehr_probe_age_seconds": 29}
+    now[0] += 1
+    assert scrape()["radlite_ehr_up"] == 1 and len(calls) == 2
+    now[0] += 30
+    assert scrape() == {"radlite_ehr_up": 0, "radlite_ehr_probe_age_seconds": 0}  # a probe that raises: down
+    assert calls == [100.0, 130.0, 160.0]
 
 
 def test_readiness_bounds_each_check() -> None:

@@ -128,6 +128,14 @@ BROKEN = {
     "misspelt label": (
         "abnormality_detection.yaml", "  Pleural Other:", "  Pleural other:", "Pleural other:",
         "labels.Pleural other: not a label of abnormality_detection"),
+    "valid code, wrong concept": (
+        "abnormality_detection.yaml", 'code: "60046008", display: "Pleural effusion (disorder)"',
+        'code: "36118008", display: "Pleural effusion (disorder)"', 'code: "36118008", display: "Pleural effusion',
+        "labels.Pleural Effusion.coding.0.display: display 'Pleural effusion (disorder)' is not how SNOMED CT names "
+        "36118008: 'Pneumothorax (disorder)'"),
+    "RadLex display of another structure": (
+        "radiology_ner.yaml", "code: RID1385, display: heart}", "code: RID1385, display: liver}",
+        "code: RID1385, display: liver}", "display 'liver' is not how RadLex names RID1385: 'heart'"),
     "missing category": (
         "rads_assignment.yaml", ' "4X": {text: Lung-RADS 4X}', "", "    categories: {\"0\": {text: Lung-RADS 0}",
         "systems.Lung-RADS.categories: not mapped: 4X"),
@@ -221,3 +229,62 @@ def test_validate_paths_api(maps: Path) -> None:
     _edit(maps / "n_staging.yaml", "  N0: {text: cN0", "  N0: {text: cN0}\n  N9: {text: cN9")
     bad = validate_paths([maps])
     assert not bad.ok and any("values.N9: not a label of n_staging" in p for p in bad.problems), bad.problems
+
+
+# -- displays: the pinned terminology table --------------------------------------------------------
+
+
+def test_every_shipped_code_is_pinned_with_its_display() -> None:
+    from integration.writeback import terminology
+
+    m = load_mappings(SHIPPED)
+    for task, mapping in m.by_task.items():
+        for loc, coding in mapping.codings():
+            term = terminology.lookup(coding.system, coding.code)
+            assert term is not None, (task, loc, coding.code)
+            if coding.display is not None:
+                assert terminology.display_matches(term, coding.display), (task, loc, coding.display)
+
+
+def test_the_table_is_consistent() -> None:
+    """Codes pass their check digits, and no display is accepted for two codes of one system (it
+    would let exactly the wrong-code mistake through)."""
+    from integration.writeback import terminology
+    from integration.writeback.mappings import LOINC, SNOMED, loinc_valid, sctid_valid
+
+    assert len(terminology.BY_CODE) == len(terminology.TERMS)
+    owner: dict[tuple[str, str], str] = {}
+    for term in terminology.TERMS:
+        if term.system == SNOMED:
+            assert sctid_valid(term.code), term.code
+        if term.system == LOINC:
+            assert loinc_valid(term.code), term.code
+        for display in term.accepted():
+            key = (term.system, " ".join(display.split()).casefold())
+            assert owner.setdefault(key, term.code) == term.code, (display, owner[key], term.code)
+
+
+def test_display_check_ignores_case_and_accepts_synonyms(maps: Path) -> None:
+    path = maps / "abnormality_detection.yaml"
+    _edit(path, 'code: "36118008", display: "Pneumothorax (disorder)"', 'code: "36118008", display: "PNEUMOTHORAX"')
+    _edit(path, 'code: "19242006", display: "Pulmonary edema (disorder)"', 'code: "19242006", display: "Pulmonary  oedema"')
+    res = _validate(str(maps))
+    assert res.exit_code == 0, res.output
+
+
+def test_a_code_the_table_does_not_know_is_a_warning(maps: Path) -> None:
+    # 22298006 is a valid SNOMED CT id (myocardial infarction), just not one the project ships.
+    _edit(maps / "abnormality_detection.yaml", "  Lung Opacity:\n    text: Lung opacity  # text only",
+          '  Lung Opacity:\n    text: Lung opacity\n    coding: [{system: "http://snomed.info/sct", code: "22298006", '
+          'display: "Myocardial infarction"}]  # [SCT]')
+    res = _validate(str(maps))
+    assert res.exit_code == 0, res.output
+    (line,) = res.stdout.splitlines()
+    assert LINE.match(line) and "labels.Lung Opacity.coding.0.code: warning: SNOMED CT 22298006 is not in the pinned" in line
+    assert "1 warning(s)" in res.stderr
+    # A site-local system is not the table's business: no warning.
+    _edit(maps / "abnormality_detection.yaml", 'system: "http://snomed.info/sct", code: "22298006"',
+          'system: "urn:oid:1.2.3.4", code: "22298006"')
+    _edit(maps / "abnormality_detection.yaml", "task: abnormality_detection", "task: abnormality_detection\nlocal_systems: [\"urn:oid:1.2.3.4\"]")
+    res = _validate(str(maps))
+    assert res.exit_code == 0 and res.stdout == "", res.output
