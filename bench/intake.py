@@ -118,6 +118,16 @@ def _gunicorn_conf(root: Path) -> dict[str, Any]:
     return ns
 
 
+def _no_client_quotas(app_root: Path) -> dict[str, int]:
+    """Quotas off: the benchmark is one client sending as fast as the server answers, which the
+    per-client rate and queue quotas exist to stop. Only where ``app_root``'s code has them (an
+    older checkout refuses the unknown keys)."""
+    settings = (app_root / "integration" / "settings.py").read_text(encoding="utf-8")
+    if "requests_per_minute_per_client" not in settings:
+        return {}
+    return {"requests_per_minute_per_client": 0, "max_queued_jobs_per_client": 0}
+
+
 def start_server(workdir: Path, *, workers: int | None = None, threads: int | None = None,
                  timeout: float = 120.0, app_root: Path = ROOT) -> Server:
     """gunicorn with ``app_root``'s deploy/gunicorn.conf.py and integration.wsgi:app (``app_root``
@@ -130,14 +140,15 @@ def start_server(workdir: Path, *, workers: int | None = None, threads: int | No
     site = workdir / "site.yaml"
     site.write_text(yaml.safe_dump({
         "store": {"url": f"sqlite:///{db}"},
-        "intake": {"auth": {"mode": "token", "token_sha256": [hashlib.sha256(TOKEN.encode()).hexdigest()]}},
+        "intake": {"auth": {"mode": "token", "token_sha256": [hashlib.sha256(TOKEN.encode()).hexdigest()]},
+                   **_no_client_quotas(app_root)},
         "audit": {"file": str(audit)},
     }))
     metrics_dir = workdir / "metrics"
     metrics_dir.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADLITE") and k not in (
         "WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR")}
-    env.update({"RADLITE_CONFIG": str(site), "RADLITE_AUDIT_SECRET": "bench-secret",
+    env.update({"RADLITE_CONFIG": str(site), "RADLITE_AUDIT_SECRET": "bench-intake-audit-secret-0123456789abcdef",
                 "RADLITE_BIND": f"127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
                 "RADLITE_WEB_LOGLEVEL": "warning", "PYTHONPATH": str(app_root)})
     if workers is not None:

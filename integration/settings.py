@@ -105,6 +105,10 @@ class ScopedToken(_Section):
     # sha256 hex digest of the token (never the token itself).
     sha256: str
     scopes: list[IntakeScope] = Field(min_length=1)
+    # The client this token belongs to, for quotas, 429 answers, the audit trail and jobs.client
+    # (integration.api.auth.Caller); None = "token:" + the first 12 hex digits of sha256. Tokens
+    # with the same name share one client's quotas (e.g. an old and a new token while rotating).
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
 
 
 class IntakeAuth(_Section):
@@ -121,6 +125,16 @@ class IntakeAuth(_Section):
 
 class IntakeSettings(_Section):
     max_body_bytes: int = Field(5_000_000, ge=1024)
+    # Entries in one Bundle; more is refused whole with 413 (too-costly) before any entry is read:
+    # each report is minutes of inference, and a Bundle is answered in one request. 0 = no limit.
+    max_bundle_entries: int = Field(1000, ge=0)
+    # Unfinished jobs (received, inferring, inferred) one client may have; a push beyond is refused
+    # with 429 and Retry-After until the worker has caught up. 0 = no limit. (docs/api.md, Quotas)
+    max_queued_jobs_per_client: int = Field(2000, ge=0)
+    # Requests one client may make per minute to each web process (a token bucket that holds a
+    # minute's worth); beyond, 429 with Retry-After. Under gunicorn each worker process counts its
+    # own, so the ceiling for a client is WEB_CONCURRENCY times this. 0 = no limit.
+    requests_per_minute_per_client: int = Field(3000, ge=0)
     # Longest report text (conclusion, narrative, each attachment) accepted, in characters; longer is
     # refused 413 before it is decoded or stored. None = 8 x inference.max_input_tokens
     # (integration.fhir.report.report_char_limit).

@@ -10,6 +10,10 @@ Scopes: a token may be limited to what its client needs -- ``intake`` (push repo
 Digests in ``token_sha256`` and file lines without scopes keep full access (as before scopes
 existed); ``intake.auth.tokens`` entries and file lines ``<digest> <scope>...`` grant only the
 scopes named. A valid token without the scope an endpoint needs gets 403, an invalid one 401.
+
+Each valid token belongs to a client (:class:`Caller`): the ``name`` of its ``intake.auth.tokens``
+entry, else ``token:`` and the first 12 hex digits of its digest. Quotas are counted per client
+(:mod:`integration.api.quotas`), and jobs record it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import hmac
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from integration.audit import get_logger
@@ -65,6 +70,21 @@ def _merge(*grants: Grants) -> Grants:
     return out
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who made an authenticated request. ``client`` is None in open mode: no token, no client,
+    and so no per-client quota."""
+
+    client: str | None
+    scopes: frozenset[str]
+
+
+def client_of(digest: str, names: dict[str, str]) -> str:
+    """The client a token digest belongs to: its configured name, else ``token:<12 hex>`` -- a
+    prefix of a hash of a secret, which says nothing about the token and is stable across restarts."""
+    return names.get(digest) or f"token:{digest[:12]}"
+
+
 def allows(scopes: frozenset[str], required: str) -> bool:
     """Whether a token holding ``scopes`` may use an endpoint that needs ``required``."""
     return required in scopes or "admin" in scopes
@@ -78,6 +98,7 @@ class TokenAuth:
             scoped = _merge(scoped, _grants([" ".join([token.sha256, *token.scopes])],
                                             f"intake.auth.tokens[{n}].sha256", allow_scopes=True))
         self._static = _merge(_grants(settings.token_sha256, "intake.auth.token_sha256", allow_scopes=False), scoped)
+        self._names = {t.sha256.lower(): t.name for t in settings.tokens if t.name}
         self._file: Path | None = settings.token_sha256_file
         self._file_grants: Grants = {}
         self._file_mtime: float | None = None
@@ -118,23 +139,29 @@ class TokenAuth:
     def digests(self) -> frozenset[str]:
         return frozenset(self.grants())
 
-    def authenticate(self, header: str | None) -> tuple[str | None, frozenset[str]]:
-        """(None, the token's scopes) when the token is valid, else (why not, no scopes): why is
-        "missing", "malformed" or "invalid"."""
+    def identify(self, header: str | None) -> tuple[str | None, Caller | None]:
+        """(None, the caller) when the token is valid, else (why not, None): why is "missing",
+        "malformed" or "invalid"."""
         if self.open:
-            return None, FULL_ACCESS
+            return None, Caller(None, FULL_ACCESS)
         if not header:
-            return "missing", frozenset()
+            return "missing", None
         m = _BEARER.match(header)
         if not m:
-            return "malformed", frozenset()
+            return "malformed", None
         presented = token_sha256(m.group(1))
-        granted: frozenset[str] | None = None
+        found: Caller | None = None
         # Every digest is compared (no early exit), so timing does not tell how many matched.
         for digest, scopes in self.grants().items():
             if hmac.compare_digest(digest, presented):
-                granted = scopes
-        return (None, granted) if granted is not None else ("invalid", frozenset())
+                found = Caller(client_of(digest, self._names), scopes)
+        return (None, found) if found is not None else ("invalid", None)
+
+    def authenticate(self, header: str | None) -> tuple[str | None, frozenset[str]]:
+        """(None, the token's scopes) when the token is valid, else (why not, no scopes): why is
+        "missing", "malformed" or "invalid"."""
+        reason, caller = self.identify(header)
+        return reason, caller.scopes if caller is not None else frozenset()
 
     def check(self, header: str | None) -> str | None:
         """None when the request may pass, else why not: "missing", "malformed" or "invalid"."""

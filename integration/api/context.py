@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, g, request
 
 from integration.api.auth import TokenAuth
+from integration.api.quotas import RateLimiter
+from integration.audit.aggregate import AuditAggregate
 from integration.settings import Settings
 from integration.store import JobStore
 
@@ -21,6 +23,12 @@ class Runtime:
     settings: Settings
     store: JobStore
     auth: TokenAuth
+    # Per process (integration.api.quotas): requests per minute per client.
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    # Refusals anyone can cause in any number, audited as one counted record per minute
+    # (integration.audit.aggregate): requests without a valid token, requests over the rate limit.
+    unauthenticated: AuditAggregate = field(default_factory=lambda: AuditAggregate("request.unauthenticated"))
+    throttled: AuditAggregate = field(default_factory=lambda: AuditAggregate("request.throttled"))
 
 
 def runtime() -> Runtime:
@@ -35,6 +43,16 @@ def request_correlation_id() -> str:
 
 def correlation_id() -> str:
     return g.get("correlation_id") or request_correlation_id()
+
+
+def client() -> str | None:
+    """The client of this request's token (None in open mode or before authentication)."""
+    return g.get("client")
+
+
+def max_queued_jobs() -> int:
+    """``intake.max_queued_jobs_per_client`` (0: no limit)."""
+    return runtime().settings.intake.max_queued_jobs_per_client
 
 
 def base_url() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from flask import Flask, request
+from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from integration.audit import audit, get_logger
@@ -52,6 +52,8 @@ def reject(status: int, issues: list[Issue], headers: Mapping[str, str] | None =
     first = next((i for i in issues if i.is_error), issues[0] if issues else None)
     audit(
         "request.rejected",
+        # False for a request without a valid token or over its rate: counted, not chained (app.py).
+        chained=g.get("audit_chained", True),
         status=status,
         code=first.code if first else None,
         expression=first.expression[0] if first and first.expression else None,

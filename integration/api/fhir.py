@@ -8,9 +8,15 @@
   whose first entry is a Parameters/SubscriptionStatus). An empty body is a classic R4 rest-hook
   ping without payload: 200, nothing queued.
 
-The checks run in order: auth (401), Content-Type (415), body size (413), JSON (400), resource type
-and ids (400), report text size (413: longer than the model can read, checked before any attachment
-is decoded), FHIR validation (422). Nothing is stored unless it passed them all.
+The checks run in order: auth (401), rate (429), Content-Type (415), body size (413), JSON (400),
+entries per Bundle (413 too-costly), the client's queue quota for a Bundle (429), resource type and
+ids (400), report text size (413: longer than the model can read, checked before any attachment is
+decoded), FHIR validation (422), and the queue quota again as the job is recorded (429). Nothing is
+stored unless it passed them all. Quotas: :mod:`integration.api.quotas`.
+
+A ``transaction`` Bundle is all or nothing (FHIR's rule): its reports are recorded in one database
+transaction (:meth:`JobStore.submit_many`), so an invalid entry, a quota, an error or a process
+killed mid-request leaves nothing queued. A ``batch`` is entry by entry, each entry on its own.
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ from typing import Any
 from flask import Blueprint, request
 
 from integration.api.body import check_content_type, json_resource, parse_json, read_body
-from integration.api.context import correlation_id, ehr_base_url, job_url, max_report_chars, runtime
+from integration.api.context import (client, correlation_id, ehr_base_url, job_url, max_queued_jobs, max_report_chars,
+                                     runtime)
 from integration.api.errors import ApiError, response_mimetype
+from integration.api.quotas import check_bundle_entries, queue_full
 from integration.audit import audit, hash_id
 from integration.fhir.issues import Issue, has_errors
 from integration.fhir.outcome import fhir_response, operation_outcome, outcome_response
 from integration.fhir.report import check_report, oversize_issues
-from integration.store import Job, StoreError
+from integration.store import Job, QuotaExceeded, StoreError
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
@@ -47,16 +55,27 @@ def valid_id(value: str) -> bool:
 # -- one report ------------------------------------------------------------------------------
 
 
+def _no_identity(root: str = "DiagnosticReport") -> ApiError:
+    return ApiError.simple(422, "the report needs an id or an identifier with a value",
+                           f"{root}.id", f"{root}.identifier", code="required")
+
+
+def _audit_job(job: Job, created: bool, source: str) -> None:
+    version = job.report_version if not job.report_version.startswith("sha256:") else "content-hash"
+    audit("job.queued" if created else "job.duplicate", job=job.id, report=hash_id(job.report_key),
+          version=version, source=source, state=job.state, client=client())
+
+
 def _submit(resource: dict[str, Any], source: str) -> tuple[Job, bool]:
     store = runtime().store
     try:
-        job, created = store.submit(resource, source=source, correlation_id=correlation_id())
+        job, created = store.submit(resource, source=source, correlation_id=correlation_id(),
+                                    client=client(), max_queued=max_queued_jobs())
     except StoreError:
-        raise ApiError.simple(422, "the report needs an id or an identifier with a value",
-                              "DiagnosticReport.id", "DiagnosticReport.identifier", code="required") from None
-    version = job.report_version if not job.report_version.startswith("sha256:") else "content-hash"
-    audit("job.queued" if created else "job.duplicate", job=job.id, report=hash_id(job.report_key),
-          version=version, source=source, state=job.state)
+        raise _no_identity() from None
+    except QuotaExceeded as exc:
+        raise queue_full(exc.limit) from None
+    _audit_job(job, created, source)
     return job, created
 
 
@@ -105,7 +124,7 @@ class _Entry:
     kind: str  # report | bad | ignored | status | empty
     resource: dict[str, Any] | None = None
     issues: list[Issue] = field(default_factory=list)
-    status: int = 422  # of a bad entry: 413 when its report text is too long, else 422
+    status: int = 422  # of a bad entry: 413 when its report text is too long, 429 over the queue quota, else 422
 
 
 def _bundle_shell_issues(bundle: dict[str, Any]) -> list[Issue]:
@@ -220,6 +239,7 @@ def post_bundle():
     if bundle.get("resourceType") != "Bundle":
         raise ApiError.simple(400, "POST /fhir takes a Bundle; post single reports to /fhir/DiagnosticReport",
                               "resourceType", code="invalid")
+    _check_quotas(bundle.get("entry"))
     shell_issues = _bundle_shell_issues(bundle)
     if has_errors(shell_issues):
         raise ApiError(422, shell_issues)
@@ -246,38 +266,82 @@ def post_bundle():
     source = "rest-hook" if notification else btype
     if notification:
         audit("notification.received", bundle_type=btype, entries=len(raw_entries), reports=len(reports))
-    any_created = False
-    out_entries: list[dict[str, Any]] = []
-    for e in entries:
-        if e.kind == "report":
-            assert e.resource is not None
-            try:
-                job, created = _submit(e.resource, source)
-            except ApiError as exc:
-                e.issues = exc.issues
-                out_entries.append(_bad_entry(e))
-                continue
-            any_created |= created
-            response: dict[str, Any] = {"status": "202 Accepted" if created else "200 OK", "location": job_url(job.id)}
-            warnings = [i for i in e.issues if not i.is_error]
-            if warnings:
-                response["outcome"] = _entry_outcome(_Entry(e.index, e.kind, issues=warnings))
-            out_entries.append({"response": response})
-        elif e.kind == "bad":
-            out_entries.append(_bad_entry(e))
-        elif e.kind == "status":
-            out_entries.append({"response": {"status": "200 OK"}})
-        else:
-            out_entries.append({"response": {"status": "200 OK", "outcome": _entry_outcome(e)}})
+    if btype == "transaction":
+        answers = _record_transaction(entries, source)
+    else:
+        answers = [_record_entry(e, source) for e in entries]
     body = {
         "resourceType": "Bundle",
         "type": "transaction-response" if btype == "transaction" else "batch-response",
-        "entry": out_entries,
+        "entry": [answer for answer, _ in answers],
     }
+    any_created = any(created for _, created in answers)
     return fhir_response(body, 202 if any_created else 200, mimetype=response_mimetype())
 
 
-_ENTRY_STATUS = {413: "413 Content Too Large", 422: "422 Unprocessable Entity"}
+def _check_quotas(raw_entries: Any) -> None:
+    """The cheap refusals, before any entry is read: too many entries (413), or a client whose
+    queue is already full sending reports (429; a heartbeat or handshake is still answered)."""
+    if not isinstance(raw_entries, list):
+        return  # not a Bundle with entries: the validation answers
+    check_bundle_entries(len(raw_entries), runtime().settings.intake.max_bundle_entries)
+    who, limit = client(), max_queued_jobs()
+    if who is None or not limit or not any(_resource_type(e) == REPORT for e in raw_entries):
+        return
+    if runtime().store.queued(who) >= limit:
+        raise queue_full(limit)
+
+
+_Answer = tuple[dict[str, Any], bool]  # (the response entry, whether a job was created)
+
+
+def _record_entry(e: _Entry, source: str) -> _Answer:
+    """The batch-response entry for one entry of a batch or notification: reports are recorded
+    one by one, each on its own (a refused one -- invalid, over the quota -- stops no other)."""
+    if e.kind == "report":
+        assert e.resource is not None
+        try:
+            job, created = _submit(e.resource, source)
+        except ApiError as exc:
+            e.issues, e.status = exc.issues, exc.status
+            return _bad_entry(e), False
+        return _report_answer(e, job, created), created
+    if e.kind == "bad":
+        return _bad_entry(e), False
+    if e.kind == "status":
+        return {"response": {"status": "200 OK"}}, False
+    return {"response": {"status": "200 OK", "outcome": _entry_outcome(e)}}, False
+
+
+def _record_transaction(entries: list[_Entry], source: str) -> list[_Answer]:
+    """Every report of a (valid) transaction recorded in one database transaction, or none
+    (JobStore.submit_many); the audit events follow the commit, so they never name a job that a
+    rollback took back."""
+    reports = [(e, e.resource) for e in entries if e.kind == "report" and e.resource is not None]
+    try:
+        recorded = runtime().store.submit_many([resource for _, resource in reports],
+                                               source=source, correlation_id=correlation_id(),
+                                               client=client(), max_queued=max_queued_jobs())
+    except StoreError:
+        raise _no_identity("Bundle.entry.resource") from None
+    except QuotaExceeded as exc:
+        raise queue_full(exc.limit) from None
+    by_index: dict[int, _Answer] = {}
+    for (e, _), (job, created) in zip(reports, recorded):
+        _audit_job(job, created, source)
+        by_index[e.index] = (_report_answer(e, job, created), created)
+    return [by_index[e.index] if e.index in by_index else _record_entry(e, source) for e in entries]
+
+
+def _report_answer(e: _Entry, job: Job, created: bool) -> dict[str, Any]:
+    response: dict[str, Any] = {"status": "202 Accepted" if created else "200 OK", "location": job_url(job.id)}
+    warnings = [i for i in e.issues if not i.is_error]
+    if warnings:
+        response["outcome"] = _entry_outcome(_Entry(e.index, e.kind, issues=warnings))
+    return {"response": response}
+
+
+_ENTRY_STATUS = {413: "413 Content Too Large", 422: "422 Unprocessable Entity", 429: "429 Too Many Requests"}
 
 
 def _bad_entry(e: _Entry) -> dict[str, Any]:

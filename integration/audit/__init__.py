@@ -159,13 +159,17 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def audit(event: str, **fields: Any) -> None:
+def audit(event: str, *, chained: bool = True, **fields: Any) -> None:
     """Emit one audit event. Callers pass hashed ids, codes and counts only, never text.
 
     The event goes to the JSON log (with ``audit_seq``/``audit_hash`` of its audit-file record,
-    an external anchor for the chain) and, when configured, to the audit file."""
+    an external anchor for the chain) and, when configured and ``chained``, to the audit file.
+    ``chained=False`` is for events anyone can cause in any number (a request without a valid
+    token): the log line stays, and the audit file gets a count of them instead
+    (:class:`integration.audit.aggregate.AuditAggregate`), so nobody can grow the chain, which
+    is never pruned, without bound."""
     extra: dict[str, Any] = {}
-    sink = _SINK
+    sink = _SINK if chained else None
     if sink is not None:
         context = structlog.contextvars.get_contextvars()
         guarded = guard_phi(None, None, {"event": event, **context, **fields})

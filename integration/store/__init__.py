@@ -1,7 +1,7 @@
 """Durable job store: SQLite (WAL) by default, PostgreSQL by URL."""
 
 from integration.store.integrity import StoreCorrupt
-from integration.store.jobs import JobStore, StoreError, report_identity
+from integration.store.jobs import JobStore, QuotaExceeded, StoreError, report_identity
 from integration.store.models import Job, State
 
-__all__ = ["Job", "JobStore", "State", "StoreCorrupt", "StoreError", "report_identity"]
+__all__ = ["Job", "JobStore", "QuotaExceeded", "State", "StoreCorrupt", "StoreError", "report_identity"]

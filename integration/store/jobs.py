@@ -1,6 +1,7 @@
 """The durable job store and its state machine.
 
-Every change of state is one short transaction, and every claim is a lease: a worker or
+Every change of state is one short transaction (a FHIR transaction Bundle's reports: one
+transaction for all of them, :meth:`JobStore.submit_many`), and every claim is a lease: a worker or
 scheduler that dies simply lets its lease run out and the job is taken again. Updates after a
 claim are fenced on (state, lease_owner), so a process that lost its lease cannot overwrite the
 work of the one that took over.
@@ -20,9 +21,9 @@ import os
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -44,6 +45,11 @@ _VERSIONS = (
 )
 _RESOURCE = select(_JOBS.c.resource).where(_JOBS.c.id == bindparam("id"))
 _INSERT = insert(_JOBS)
+# A client's unfinished jobs (index ix_jobs_client_state): its queue quota.
+_QUEUED_OF_CLIENT = (
+    select(func.count()).select_from(_JOBS)
+    .where(_JOBS.c.client == bindparam("client"), _JOBS.c.state.in_(ACTIVE))
+)
 
 
 # How many of a patient's latest reports the prior lookup reads to find a final one.
@@ -99,6 +105,134 @@ def _is_newer(resource: dict[str, Any], version: str, prev_version: str,
         except ValueError:
             pass
     return True
+
+
+# Attempts of a transaction Bundle that lost a race to a concurrent push (PostgreSQL).
+_TRANSACTION_ATTEMPTS = 3
+# PostgreSQL: deadlock_detected, serialization_failure.
+_RETRYABLE_SQLSTATES = ("40P01", "40001")
+# Ids per IN (...) when a transaction's duplicates are read back (well under any bind limit).
+_IN_CHUNK = 500
+
+
+class QuotaExceeded(Exception):
+    """Recording would leave ``client`` with more than ``limit`` unfinished jobs; nothing was recorded."""
+
+    def __init__(self, client: str, queued: int, limit: int) -> None:
+        super().__init__(f"client {client!r} would have {queued} unfinished jobs; the limit is {limit}")
+        self.client, self.queued, self.limit = client, queued, limit
+
+
+def _new_job(resource: dict[str, Any], source: str, correlation_id: str, client: str | None,
+             now: dt.datetime) -> Job:
+    """A job in state received for ``resource`` (StoreError when it has no id or identifier)."""
+    key, version = report_identity(resource)
+    return Job(
+        id=uuid.uuid4().hex,
+        report_key=key,
+        report_version=version,
+        resource=resource,
+        subject_ref=patient_key(resource),
+        source=source,
+        correlation_id=correlation_id,
+        client=client,
+        state=State.RECEIVED.value,
+        inference_attempts=0,
+        write_attempts=0,
+        created_at=now,
+        updated_at=now,
+        next_attempt_at=now,
+    )
+
+
+def _new_jobs(resources: Sequence[dict[str, Any]], source: str, correlation_id: str,
+              client: str | None) -> list[Job]:
+    """Jobs for a transaction's reports, their ``created_at`` strictly increasing: the versions of
+    one report are told apart by arrival order (newest first), within a Bundle as between pushes."""
+    jobs: list[Job] = []
+    now = utcnow()
+    for resource in resources:
+        jobs.append(_new_job(resource, source, correlation_id, client, now))
+        now = max(utcnow(), now + _TICK)
+    return jobs
+
+
+_TICK = dt.timedelta(microseconds=1)  # the resolution of a stored datetime
+
+
+def _row(job: Job) -> dict[str, Any]:
+    # Only the columns with a value: a JSON column given None would store JSON null.
+    return {c.key: getattr(job, c.key) for c in _JOBS.columns if getattr(job, c.key) is not None}
+
+
+def _record(conn: Connection, job: Job, row: dict[str, Any]) -> str | None:
+    """Record ``job`` (its ``row``) on ``conn``, inside the caller's transaction. None when it was
+    inserted; else the id of the job that already holds this report version (nothing changed).
+
+    A new version supersedes the report's current one when it is newer (:func:`_is_newer`); an
+    older version arriving late is recorded, superseded from the start, never processed."""
+    versions = conn.execute(_VERSIONS, {"key": job.report_key}).all()
+    known = next((v.id for v in versions if v.report_version == job.report_version), None)
+    if known is not None:
+        return known
+    prev = next((v for v in versions if v.state != State.SUPERSEDED.value), None)
+    if prev is not None:
+        if _is_newer(job.resource, job.report_version, prev.report_version,
+                     lambda: conn.execute(_RESOURCE, {"id": prev.id}).scalar()):
+            values: dict[str, Any] = {"superseded_by": job.id}
+            if prev.state in ACTIVE:
+                # Not written yet: it never will be. What it would have amended (an earlier
+                # written version) is now the new job's to amend.
+                values.update(state=State.SUPERSEDED.value, lease_owner=None)
+                job.supersedes = prev.supersedes
+            else:
+                job.supersedes = prev.id
+            conn.execute(update(_JOBS).where(_JOBS.c.id == prev.id).values(**values))
+        else:
+            # An older version arriving late: recorded, never processed.
+            job.state = State.SUPERSEDED.value
+            job.superseded_by = prev.id
+        row.update({k: getattr(job, k) for k in ("state", "supersedes", "superseded_by")
+                    if getattr(job, k) is not None})
+    conn.execute(_INSERT, row)
+    return None
+
+
+def _duplicate(found: Job | None) -> tuple[Job, bool]:
+    if found is None:  # pragma: no cover - the unique constraint guarantees a row
+        raise StoreError("the report version vanished while it was being recorded")
+    return found, False
+
+
+def _record_all(conn: Connection, jobs: list[Job], rows: list[dict[str, Any]]) -> list[str | None]:
+    """:func:`_record` for each job, in report-key order; the results in the jobs' order.
+
+    Key order is a lock order: two transactions holding reports in common then wait for each other
+    at their first common report instead of deadlocking on PostgreSQL's unique index. It changes
+    nothing else -- recording a report reads and writes only that report's rows, and the sort is
+    stable, so one report's versions are still recorded in the Bundle's order."""
+    existing: list[str | None] = [None] * len(jobs)
+    for i in sorted(range(len(jobs)), key=lambda i: jobs[i].report_key):
+        existing[i] = _record(conn, jobs[i], rows[i])
+    return existing
+
+
+def _lost_a_race(exc: DBAPIError) -> bool:
+    """A unique-key conflict with a concurrent insert, a deadlock or a serialisation failure: the
+    transaction was rolled back and may simply be run again."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def _check_quota(conn: Connection, client: str, limit: int) -> None:
+    """Raise QuotaExceeded (the caller's transaction then rolls back) when ``client`` has more than
+    ``limit`` unfinished jobs, the ones just inserted included. Counting after the insert lets a
+    new version that supersedes the client's unwritten one (no net change) and a late older
+    version (superseded at once) through at the limit."""
+    queued = conn.execute(_QUEUED_OF_CLIENT, {"client": client}).scalar_one()
+    if queued > limit:
+        raise QuotaExceeded(client, queued, limit)
 
 
 def make_engine(url: str) -> Engine:
@@ -227,7 +361,8 @@ class JobStore:
     # -- intake -----------------------------------------------------------------------------
 
     def submit(
-        self, resource: dict[str, Any], *, source: str = "push", correlation_id: str | None = None
+        self, resource: dict[str, Any], *, source: str = "push", correlation_id: str | None = None,
+        client: str | None = None, max_queued: int = 0,
     ) -> tuple[Job, bool]:
         """Record a report version; return (job, created). Pushing the same version again
         returns the existing job and changes nothing.
@@ -236,71 +371,97 @@ class JobStore:
         unit of work cost more than everything else a push does): look the version up, mark the
         report's previous version superseded when this one is newer, insert. On SQLite the
         process's writers also queue on a lock (see :meth:`_writing`) instead of polling SQLite's
-        busy handler."""
+        busy handler.
+
+        With ``client`` and ``max_queued`` > 0, a new job that would leave the client more than
+        ``max_queued`` unfinished jobs is not recorded: :class:`QuotaExceeded` (one indexed count
+        in the same transaction, so concurrent pushes cannot overshoot the quota together)."""
         if self.damaged is not None:
             raise StoreCorrupt(self.damaged)
-        key, version = report_identity(resource)
-        now = utcnow()
-        job = Job(
-            id=uuid.uuid4().hex,
-            report_key=key,
-            report_version=version,
-            resource=resource,
-            subject_ref=patient_key(resource),
-            source=source,
-            correlation_id=correlation_id or uuid.uuid4().hex,
-            state=State.RECEIVED.value,
-            inference_attempts=0,
-            write_attempts=0,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-        t = _JOBS
-        # Only the columns with a value: a JSON column given None would store JSON null. Built
-        # before the write lock is taken, like everything that does not need the database.
-        row = {c.key: getattr(job, c.key) for c in t.columns if getattr(job, c.key) is not None}
-        created = False
+        job = _new_job(resource, source, correlation_id or uuid.uuid4().hex, client, utcnow())
+        # Built before the write lock is taken, like everything that does not need the database.
+        row = _row(job)
         try:
-            with self._writing(), self.engine.begin() as conn:
-                versions = conn.execute(_VERSIONS, {"key": key}).all()
-                if all(v.report_version != version for v in versions):
-                    prev = next((v for v in versions if v.state != State.SUPERSEDED.value), None)
-                    if prev is not None:
-                        if _is_newer(resource, version, prev.report_version,
-                                     lambda: conn.execute(_RESOURCE, {"id": prev.id}).scalar()):
-                            values: dict[str, Any] = {"superseded_by": job.id}
-                            if prev.state in ACTIVE:
-                                # Not written yet: it never will be. What it would have amended
-                                # (an earlier written version) is now the new job's to amend.
-                                values.update(state=State.SUPERSEDED.value, lease_owner=None)
-                                job.supersedes = prev.supersedes
-                            else:
-                                job.supersedes = prev.id
-                            conn.execute(update(t).where(t.c.id == prev.id).values(**values))
-                        else:
-                            # An older version arriving late: recorded, never processed.
-                            job.state = State.SUPERSEDED.value
-                            job.superseded_by = prev.id
-                        row.update({k: getattr(job, k) for k in ("state", "supersedes", "superseded_by")
-                                    if getattr(job, k) is not None})
-                    conn.execute(_INSERT, row)
-                    created = True
+            with self._store_errors(), self._writing(), self.engine.begin() as conn:
+                existing = _record(conn, job, row)
+                if existing is None and client is not None and max_queued > 0:
+                    _check_quota(conn, client, max_queued)
         except IntegrityError:
             # A concurrent push of the same version won the insert.
-            created = False
+            return _duplicate(self.find(job.report_key, job.report_version))
+        if existing is None:
+            return job, True
+        return _duplicate(self.get(existing))
+
+    def submit_many(
+        self, resources: Sequence[dict[str, Any]], *, source: str = "transaction",
+        correlation_id: str | None = None, client: str | None = None, max_queued: int = 0,
+    ) -> list[tuple[Job, bool]]:
+        """Record every report of a FHIR ``transaction`` Bundle in one database transaction:
+        all of them or, on any error (or a process killed before the commit), none.
+
+        Each report is recorded as :meth:`submit` records it, on the same connection, so a later
+        entry sees the earlier ones: two versions of one report in one Bundle supersede each other
+        as two pushes in that order would, and a repeated version is a duplicate of the job made a
+        few entries before (:func:`_record_all` says why reports go in key order, their versions
+        in the given order). Returns (job, created) per resource, in the given order; a
+        duplicate's job is read after the commit. ``max_queued`` is checked once, after the last
+        insert: a Bundle that would take the client over its quota records nothing
+        (:class:`QuotaExceeded`). Raises :class:`StoreError` (nothing recorded) when a report has
+        neither id nor identifier."""
+        if self.damaged is not None:
+            raise StoreCorrupt(self.damaged)
+        if not resources:
+            return []
+        cid = correlation_id or uuid.uuid4().hex
+        for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
+            # Fresh jobs per attempt: recording one decides its state and supersede links.
+            jobs = _new_jobs(resources, source, cid, client)
+            rows = [_row(job) for job in jobs]  # before the write lock, as in submit
+            try:
+                with self._store_errors(), self._writing(), self.engine.begin() as conn:
+                    existing = _record_all(conn, jobs, rows)
+                    if client is not None and max_queued > 0 and None in existing:
+                        _check_quota(conn, client, max_queued)
+            except DBAPIError as exc:
+                # Lost a race to a concurrent writer (PostgreSQL: SQLite's writers are serialised):
+                # everything was rolled back; once more, and a version the other one recorded is
+                # now a duplicate.
+                if attempt < _TRANSACTION_ATTEMPTS and _lost_a_race(exc):
+                    continue
+                raise
+            # Committed: from here on nothing may run the transaction again.
+            return self._with_duplicates(jobs, existing)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _with_duplicates(self, jobs: list[Job], existing: list[str | None]) -> list[tuple[Job, bool]]:
+        """(job, created) per entry: the new job, or the one that already held its version."""
+        wanted = sorted({job_id for job_id in existing if job_id})
+        found: dict[str, Job] = {}
+        with self.Session() as s:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start:start + _IN_CHUNK]
+                found.update((j.id, j) for j in s.scalars(select(Job).where(Job.id.in_(chunk))))
+        return [(job, True) if job_id is None else (found[job_id], False) for job, job_id in zip(jobs, existing)]
+
+    @contextlib.contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """Mark the store damaged on a corruption error (the sender must keep the report and
+        retry: 503, not a 202 for a report the store may lose); other errors pass unchanged."""
+        try:
+            yield
+        except IntegrityError:
+            raise
         except DBAPIError as exc:
             if is_corruption(exc):
-                # The sender must keep the report and retry (503), not believe it stored.
                 self.damaged = f"the job store is damaged: {exc.orig}"
                 raise StoreCorrupt(self.damaged) from exc
             raise
-        if not created:
-            found = self.find(key, version)
-            if found is None:  # pragma: no cover - the constraint guarantees a row
-                raise StoreError("the report version vanished while it was being recorded")
-            return found, False
-        return job, True
+
+    def queued(self, client: str) -> int:
+        """How many unfinished jobs (received, inferring, inferred) ``client`` has."""
+        with self._writing(), self.engine.begin() as conn:
+            return conn.execute(_QUEUED_OF_CLIENT, {"client": client}).scalar_one()
 
     def find(self, key: str, version: str) -> Job | None:
         with self.Session() as s:

@@ -58,6 +58,8 @@ class Job(Base):
         UniqueConstraint("report_key", "report_version", name="uq_job_report_version"),
         Index("ix_jobs_state_due", "state", "next_attempt_at"),
         Index("ix_jobs_report_key", "report_key"),
+        # The intake's per-client quota counts a client's unfinished jobs on every push.
+        Index("ix_jobs_client_state", "client", "state"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -70,6 +72,9 @@ class Job(Base):
     subject_ref: Mapped[str | None] = mapped_column(String(512), nullable=True, index=True)
     source: Mapped[str] = mapped_column(String(32), default="push")
     correlation_id: Mapped[str] = mapped_column(String(64))
+    # Who pushed it: the intake token's client name (integration.api.auth.Caller.client); None for
+    # pull mode, open (development) mode and jobs recorded before quotas existed.
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     state: Mapped[str] = mapped_column(String(16), default=State.RECEIVED.value)
     tasks: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)

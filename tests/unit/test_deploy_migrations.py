@@ -133,3 +133,29 @@ def test_migration_scripts_ship_with_the_package() -> None:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = data["tool"]["setuptools"]["package-data"]["integration"]
     assert "store/migrations/versions/*.py" in patterns and "store/migrations/script.py.mako" in patterns
+
+
+def test_a_sqlite_file_at_0001_is_upgraded_when_the_store_opens_it(tmp_path) -> None:
+    """Issue 20 added jobs.client (0002): a single-machine site updated without `radlite db upgrade`
+    must not fail every push on the missing column. Its jobs stay, with no client."""
+    from integration.samples import sample_diagnostic_reports
+
+    url = _url(tmp_path)
+    upgrade(url, "0001")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO jobs (id, report_key, report_version, resource, source, correlation_id, state, "
+            "inference_attempts, write_attempts, next_attempt_at, created_at, updated_at) VALUES "
+            "('old-job', 'DiagnosticReport/old', '1', '{}', 'push', 'c', 'received', 0, 0, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+    engine.dispose()
+    assert _state(url)[0] == "0001"
+    store = JobStore(url)
+    try:
+        assert _state(url) == (HEAD, [], None)
+        assert store.get("old-job").client is None and store.queued("ris") == 0
+        job, created = store.submit(sample_diagnostic_reports()[0], client="ris", max_queued=5)
+        assert created and store.get(job.id).client == "ris" and store.queued("ris") == 1
+    finally:
+        store.close()

@@ -5,8 +5,10 @@
   not at :data:`HEAD`, naming the command to run.
 * SQLite (the single-machine default): ``JobStore`` still creates the tables itself
   (``create_all``) for convenience, and stamps a new file with :data:`HEAD`, so that a later
-  ``radlite db upgrade`` applies only what is newer. A file made before migrations existed is
-  adopted by ``radlite db upgrade`` when its tables match the models.
+  ``radlite db upgrade`` applies only what is newer; a file stamped at an older revision of these
+  scripts is upgraded when the store opens it (the step ``radlite db upgrade`` would take). A file
+  made before migrations existed is adopted by ``radlite db upgrade`` when its tables match the
+  models.
 
 Every new revision must move :data:`HEAD` (a unit test checks it against the scripts).
 """
@@ -24,7 +26,7 @@ from integration.store.models import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # The newest revision in versions/ (checked by tests/unit/test_deploy_migrations.py).
-HEAD = "0001"
+HEAD = "0002"
 VERSION_TABLE = "alembic_version"
 APP_TABLES = frozenset(Base.metadata.tables)
 # pg_advisory_xact_lock key: "radlite db upgrade" runs one at a time per database.
@@ -132,8 +134,30 @@ def check_current(conn: Connection) -> str | None:
     return f"the database schema is at revision {rev}, this version needs {HEAD}: run `radlite db upgrade`"
 
 
+def _older_known_revision(conn: Connection) -> bool:
+    """Whether the database is stamped at a revision of these scripts older than :data:`HEAD`."""
+    from alembic.script import ScriptDirectory
+
+    if VERSION_TABLE not in set(inspect(conn).get_table_names()):
+        return False
+    rev = current_revision(conn)
+    if rev is None or rev == HEAD:
+        return False
+    known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    return rev in known
+
+
 def create_sqlite_schema(engine: Engine) -> None:
-    """SQLite convenience: create missing tables; stamp a brand-new file with :data:`HEAD`."""
+    """SQLite convenience: create missing tables; stamp a brand-new file with :data:`HEAD`; bring
+    a file stamped at an older revision to :data:`HEAD`.
+
+    The last is what keeps a single-machine site working after an update without `radlite db
+    upgrade`: the code writes columns an old file lacks (``jobs.client``), and every push would
+    fail. A revision these scripts do not know (a newer RadLite's) is left alone."""
+    with engine.connect() as conn:
+        stale = _older_known_revision(conn)
+    if stale:
+        upgrade(engine)  # one transaction; concurrent openers serialise on BEGIN IMMEDIATE
     with engine.begin() as conn:
         existing = set(inspect(conn).get_table_names())
         Base.metadata.create_all(conn)
