@@ -5,6 +5,8 @@ development key, and the placeholder of the example env file was taken as a real
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 import integration.audit as audit
@@ -77,11 +79,17 @@ def test_a_good_key_is_installed_for_hashing() -> None:
     assert audit.hash_id("DiagnosticReport/1") != dev
 
 
-def test_development_mode_starts_with_the_development_key(capsys) -> None:
-    audit.configure_logging("INFO")
-    assert use_service_secret(_audit_settings(allow_development_key=True), {}) is None
-    assert audit._SECRET is None  # hash_id falls back to the development key, as before
-    err = capsys.readouterr().err
+def test_development_mode_starts_with_the_development_key() -> None:
+    # A stream of the test's own (not capsys's, which is closed after the test: every later test
+    # that logs would write into it), and the default configuration back afterwards.
+    logs = io.StringIO()
+    audit.configure_logging("INFO", logs)
+    try:
+        assert use_service_secret(_audit_settings(allow_development_key=True), {}) is None
+        assert audit._SECRET is None  # hash_id falls back to the development key, as before
+    finally:
+        audit.configure_logging("INFO")
+    err = logs.getvalue()
     assert '"event": "audit.weak_key"' in err and "never in production" in err
 
 
