@@ -2,7 +2,8 @@
 
 Every value can be overridden from the environment (names below) without editing this file.
 The web process only validates and stores reports (inference runs in `radlite worker`), so a few
-threaded workers carry a hospital's report volume.
+threaded workers carry a hospital's report volume. That includes $preview: the web process queues
+the report for a worker and waits for its answer (docs/api.md, "$preview"); it never loads a model.
 """
 
 import os
@@ -12,12 +13,15 @@ import os
 bind = os.environ.get("RADLITE_BIND", "127.0.0.1:8000").split(",")
 # WEB_CONCURRENCY (gunicorn's own convention): worker processes, one per core the intake may use (a
 # push is CPU work and Python runs one thread at a time per process); RADLITE_WEB_THREADS: threads
-# each, which only overlap short waits (idle keep-alive connections hold none). Measured with
-# bench/intake.py: docs/deploy.md, "Sizing the web process".
+# each, which only overlap short waits (idle keep-alive connections hold none) -- a $preview request
+# holds one while a worker answers it, at most preview.max_waiting_per_process (2) per process, so
+# keep this above that. Measured with bench/intake.py: docs/deploy.md, "Sizing the web process".
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("RADLITE_WEB_THREADS", "4"))
-# A request never runs a model; 60 s covers a 5 MB Bundle on a slow database.
+# A request never runs a model ($preview waits for a worker, at most preview.timeout_seconds, 30 s by
+# default); 60 s covers a 5 MB Bundle on a slow database. (gthread workers heartbeat from their
+# main loop, so this restarts a stuck process, not a long request.)
 timeout = int(os.environ.get("RADLITE_WEB_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5

@@ -204,18 +204,22 @@ def _serve_metrics(listen: str | None) -> None:
 
 @cli.command("worker")
 @click.option("--once", is_flag=True, help="Process one batch and exit (for scripts and tests).")
+@click.option("--previews-only", is_flag=True,
+              help="Answer $preview requests only, never jobs: a preview then never waits for a batch.")
 @_METRICS_OPTION
 @click.pass_context
-def worker(ctx, once: bool, metrics_listen: str | None) -> None:
-    """Run the inference worker: claim received jobs, run their tasks, store the results."""
+def worker(ctx, once: bool, previews_only: bool, metrics_listen: str | None) -> None:
+    """Run the inference worker: answer $preview requests first, then claim received jobs, run
+    their tasks, store the results."""
     from integration.inference import Router
     from integration.worker import Worker
 
     settings = _service_settings(ctx)
-    _check_mappings(settings)
+    mappings = _check_mappings(settings)  # kept for previews
     store = _open_store(settings)
     try:
-        w = Worker(settings, store, Router.from_settings(settings.inference))
+        w = Worker(settings, store, Router.from_settings(settings.inference), mappings=mappings,
+                   previews_only=previews_only)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if once:
@@ -228,8 +232,11 @@ def worker(ctx, once: bool, metrics_listen: str | None) -> None:
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
+@click.option("--inline-previews", is_flag=True,
+              help="Development only: run $preview in this process (loads the model here) instead of "
+                   "queueing it for `radlite worker`.")
 @click.pass_context
-def serve(ctx, host: str, port: int) -> None:
+def serve(ctx, host: str, port: int, inline_previews: bool) -> None:
     """Run the FHIR intake API (development server; use gunicorn in production)."""
     from werkzeug.serving import run_simple
 
@@ -239,8 +246,17 @@ def serve(ctx, host: str, port: int) -> None:
     settings = _service_settings(ctx)
     try:
         app = create_app(settings, _open_store(settings))
+        if inline_previews:
+            from integration.api import preview as preview_api
+            from integration.preview import Previewer
+
+            preview_api.init_app(app, Previewer.from_settings(settings))
     except (SettingsError, MappingError) as exc:
         raise click.ClickException(str(exc)) from None
+    if inline_previews:
+        click.echo("$preview runs in this process (--inline-previews: development only)", err=True)
+    else:
+        click.echo("$preview is answered by `radlite worker` (start one, or use --inline-previews)", err=True)
     click.echo(f"radlite intake on http://{host}:{port}/fhir (jobs at /jobs/<id>, health at /healthz)", err=True)
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 

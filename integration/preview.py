@@ -1,8 +1,9 @@
 """Preview: the transaction Bundle the write-back WOULD write for a report -- nothing is stored,
 nothing is sent to the EHR.
 
-``POST /fhir/DiagnosticReport/$preview`` and ``radlite preview FILE`` both end here. The steps are
-the production ones, not a re-implementation:
+``POST /fhir/DiagnosticReport/$preview`` (run by ``radlite worker``: the web process only queues
+the report, :mod:`integration.api.preview`) and ``radlite preview FILE`` both end here. The steps
+are the production ones, not a re-implementation:
 
 1. :func:`integration.worker.plan_report` -- the routing rules pick the tasks (and the patient's
    earlier report for temporal_comparison, when a job store is at hand);
@@ -107,10 +108,11 @@ def store_prior(store, resource: dict[str, Any]) -> Callable[[], dict[str, Any] 
 
 @dataclass
 class Previewer:
-    """What a process needs to answer previews: the mappings (loaded at startup, so a broken file
+    """What ``radlite preview FILE`` (and ``radlite serve --inline-previews``, development only)
+    needs to run previews in its own process: the mappings (loaded at startup, so a broken file
     stops the process) and a router whose bundles load on the first preview. Previews run one at
-    a time: they are a tool for integration engineers, and the router's lazy loading is not meant
-    for concurrent first use."""
+    a time: the router's lazy loading is not meant for concurrent first use. (``radlite worker``
+    runs them on its own router instead: :meth:`integration.worker.Worker.run_previews`.)"""
 
     settings: Settings
     mappings: Mappings

@@ -169,6 +169,23 @@ class WorkerSettings(_Section):
     poll_seconds: float = Field(1.0, gt=0)
 
 
+class PreviewSettings(_Section):
+    """``$preview`` (docs/api.md, "$preview"): the web process queues the report in the store's
+    ``previews`` table and waits; a ``radlite worker`` runs it, before its next batch of jobs."""
+
+    # How long a request waits for a worker's answer; then 503 transient + Retry-After, and the
+    # preview is deleted. Keep it under the reverse proxy's and gunicorn's request timeouts.
+    timeout_seconds: float = Field(30, gt=0, le=300)
+    # Previews queued or running in the whole deployment (every web process, every host); one more
+    # is refused 429 throttled + Retry-After.
+    max_pending: int = Field(8, ge=1)
+    # Requests of one web process waiting for a preview at once (each holds one of its threads);
+    # one more is refused 429. Keep it under RADLITE_WEB_THREADS so pushes always find a thread.
+    max_waiting_per_process: int = Field(2, ge=1)
+    # How often an idle worker looks for previews (between its worker.poll_seconds polls for jobs).
+    worker_poll_seconds: float = Field(0.2, gt=0)
+
+
 class EhrAuth(_Section):
     mode: Literal["none", "bearer", "smart"] = "none"
     # bearer: the token comes from this environment variable or file, never from the config.
@@ -253,6 +270,7 @@ class Settings(_Section):
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    preview: PreviewSettings = Field(default_factory=PreviewSettings)
     ehr: EhrSettings = Field(default_factory=EhrSettings)
     writeback: WritebackSettings = Field(default_factory=WritebackSettings)
     pull: PullSettings = Field(default_factory=PullSettings)
@@ -340,8 +358,8 @@ def load_settings(site_file: str | Path | None = None, environ: Mapping[str, str
 
 def check_settings(settings: Settings) -> list[str]:
     """Problems that involve several settings, each ``source: key: what is wrong (expected)``."""
-    from integration.tasks import TASKS
-    from integration.worker import API_ONLY_TASKS
+    # Not from integration.worker: that imports the inference runtime, which a web process must not.
+    from integration.tasks import API_ONLY_TASKS, TASKS
 
     out: list[str] = []
 

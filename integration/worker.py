@@ -1,10 +1,17 @@
-"""The inference worker: claim received jobs, run the tasks their reports call for, store results.
+"""The inference worker: claim received jobs, run the tasks their reports call for, store results;
+and answer ``$preview`` requests, which the web process queues in the store and never runs itself.
 
 One batch = up to ``worker.batch_size`` jobs. All their task requests go to the router together,
 so requests of one task are batched across reports. If the batch fails as a whole, each job is
 retried alone so one bad report cannot sink the others; a job that still fails is dead-lettered
 with the reason. Results are stored fenced on the lease: a worker that lost its lease (it was too
 slow, or presumed dead) cannot overwrite the work of the one that took over.
+
+Previews come first: a person is waiting for each. Every iteration answers the queued previews
+(:meth:`Worker.run_previews`, one claim at a time so that idle workers share them) before it claims
+a batch of jobs, and an idle worker looks for previews every ``preview.worker_poll_seconds``. A
+preview is the code path of ``radlite preview`` (:func:`integration.preview.preview_report`) on
+this worker's router, so it costs no second copy of a model.
 """
 
 from __future__ import annotations
@@ -25,14 +32,10 @@ from integration.evidence.decide import decide, threshold_for
 from integration.fhir.lifecycle import is_withdrawn
 from integration.inference import Bundle, Output, Request, Router
 from integration.settings import RouteRule, Settings
-from integration.store import Job, JobStore, State
-from integration.tasks import TASKS, TaskInput
+from integration.store import Job, JobStore, PreviewFailure, State
+from integration.tasks import API_ONLY_TASKS, TASKS, TaskInput
 
 log = get_logger("radlite.worker")
-
-# Tasks that need an input a pushed report does not carry (a hypothesis, a question): they are
-# served by the API, never chosen by routing rules.
-API_ONLY_TASKS = frozenset({"radiology_nli", "radiology_qa"})
 
 
 def _codes(concepts: Any) -> set[str]:
@@ -235,13 +238,73 @@ class Plan:
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: JobStore, router: Router, owner: str | None = None) -> None:
+    def __init__(self, settings: Settings, store: JobStore, router: Router, owner: str | None = None,
+                 mappings=None, *, previews_only: bool = False) -> None:
         check_routing(settings)
         self.settings = settings
         self.store = store
         self.router = router
         self.owner = owner or f"worker:{socket.gethostname()}:{os.getpid()}"
         self.stop = threading.Event()
+        # `radlite worker --previews-only`: never claims jobs, so a preview never waits for a batch.
+        self.previews_only = previews_only
+        # The write-back's mappings, for previews (`radlite worker` passes the ones it checked at
+        # start; otherwise loaded on the first preview).
+        self._mappings = mappings
+
+    @property
+    def mappings(self):
+        if self._mappings is None:
+            from integration.writeback.mappings import load_mappings
+
+            self._mappings = load_mappings(self.settings.writeback.mappings_dir)
+        return self._mappings
+
+    # -- previews ---------------------------------------------------------------------------
+
+    def run_previews(self, limit: int | None = None) -> int:
+        """Answer queued previews, at most ``limit`` (default ``preview.max_pending``, so that a
+        stream of previews cannot starve the jobs); return how many were run."""
+        limit = self.settings.preview.max_pending if limit is None else limit
+        done = 0
+        while done < limit and not self.stop.is_set():
+            request = self.store.claim_preview(self.owner)
+            if request is None:
+                break
+            self._run_preview(request)
+            done += 1
+        return done
+
+    def _run_preview(self, request) -> None:
+        """Run one claimed preview and store its answer (fenced: dropped when its request stopped
+        waiting). Any error is the preview's own answer, never the worker's end; what is stored
+        and logged of an unexpected one is its type, never its message (it could quote the report)."""
+        from integration.inference import BundleError
+        from integration.preview import preview_report, store_prior
+        from integration.store import StoreError
+        from integration.writeback.bundle import BuildError
+
+        bind_correlation_id(request.correlation_id)
+        started = time.perf_counter()
+        result, kind, error = None, None, None
+        try:
+            preview = preview_report(request.resource, self.settings, self.router, self.mappings,
+                                     prior_resource=store_prior(self.store, request.resource))
+            result = {"bundle": preview.bundle, "summary": preview.summary()}
+        except BundleError as exc:
+            kind, error = PreviewFailure.UNAVAILABLE.value, str(exc)  # our own message: which bundle, why
+        except BuildError as exc:
+            kind, error = PreviewFailure.BUILD.value, str(exc)
+        except StoreError:
+            kind, error = PreviewFailure.INVALID.value, "the report needs an id or an identifier with a value"
+        except Exception as exc:  # noqa: BLE001 - the preview fails, the worker goes on
+            kind, error = PreviewFailure.EXCEPTION.value, type(exc).__name__
+            log.warning("preview.failed", preview=request.id, error=type(exc).__name__)
+        seconds = time.perf_counter() - started
+        stored = self.store.finish_preview(request.id, self.owner, result=result, error_kind=kind, error=error)
+        audit("preview.inferred", preview=request.id, outcome=kind or "done", seconds=round(seconds, 3),
+              stored=stored)
+        clear_context()
 
     def plan(self, job: Job) -> Plan:
         def prior() -> dict[str, Any] | None:
@@ -254,7 +317,11 @@ class Worker:
         return Plan(job, rp.tasks, rp.requests, rp.skipped)
 
     def run_once(self) -> int:
-        """Claim and process one batch; return how many jobs were claimed."""
+        """Answer the queued previews, then claim and process one batch; return how many jobs
+        were claimed."""
+        self.run_previews()
+        if self.stop.is_set() or self.previews_only:
+            return 0
         ws = self.settings.worker
         jobs = self.store.claim_for_inference(self.owner, ws.batch_size, ws.lease_seconds)
         if not jobs:
@@ -341,6 +408,18 @@ class Worker:
             metrics.dead_lettered("inference")
         clear_context()
 
+    def _idle(self) -> None:
+        """Wait ``worker.poll_seconds`` for jobs, answering previews every
+        ``preview.worker_poll_seconds`` meanwhile (back to the jobs after one was answered)."""
+        deadline = time.monotonic() + self.settings.worker.poll_seconds
+        step = self.settings.preview.worker_poll_seconds
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stop.wait(min(left, step)):
+                return
+            if self.run_previews():
+                return
+
     def run_forever(self) -> None:
         """Loop until SIGTERM/SIGINT; the batch in hand is finished (or released) first."""
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -351,6 +430,6 @@ class Worker:
         audit("worker.started", owner=hash_id(self.owner))
         while not self.stop.is_set():
             if self.run_once() == 0:
-                self.stop.wait(self.settings.worker.poll_seconds)
+                self._idle()
         audit("worker.stopped", owner=hash_id(self.owner))
         _flush_logs()

@@ -94,7 +94,8 @@ def capability_statement() -> dict[str, Any]:
         # internal name that no client can use.
         implementation["url"] = f"{settings.intake.public_base_url.rstrip('/')}/fhir"
     preview_doc = ("POST /fhir/DiagnosticReport/$preview with the DiagnosticReport as the body: the "
-                   "transaction Bundle the write-back would write for it; nothing is stored or sent")
+                   "transaction Bundle the write-back would write for it, computed by an inference "
+                   "worker; nothing is kept or sent")
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -167,7 +168,8 @@ def preview_operation_definition() -> dict[str, Any]:
             "Runs the adapter's pipeline on one DiagnosticReport -- the intake's checks, the routing "
             "rules, inference with the configured model bundles and the write-back's bundle assembly "
             "-- and returns the transaction Bundle the write-back would write to the EHR for it. "
-            "Nothing is stored and nothing is sent to the EHR."
+            "Nothing is sent to the EHR, and nothing is kept: the report waits in the adapter's store "
+            "only until an inference worker has answered it."
         ),
         "affectsState": False,
         "code": "preview",
@@ -177,7 +179,10 @@ def preview_operation_definition() -> dict[str, Any]:
             "the answer (200) is the Bundle itself. The response headers X-RadLite-Rule and "
             "X-RadLite-Tasks name the routing rule that matched and the tasks that ran. Errors are "
             "OperationOutcomes: 400 (not a DiagnosticReport, malformed JSON), 401/403 (token; scope "
-            "'preview'), 413, 415, 422 (the intake's validation), 503 (a model bundle cannot be loaded)."
+            "'preview'), 413, 415, 422 (the intake's validation), 429 with Retry-After (too many "
+            "previews queued or waiting), 503 (a model bundle cannot be loaded; or, with Retry-After, "
+            "no inference worker answered in time). The preview runs in an inference worker, not in "
+            "the web server: the answer takes seconds, more while the workers are busy."
         ),
         "resource": ["DiagnosticReport"],
         "system": False,

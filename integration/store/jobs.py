@@ -23,14 +23,15 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import (Connection, Engine, and_, bindparam, create_engine, delete, event, func, insert, or_, select,
+                        text, update)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from integration.fhir.lifecycle import PRIOR_STATUSES, patient_key
 from integration.store.integrity import (StoreCorrupt, create_private, is_corruption, require_sound,
                                          restrict_modes, sqlite_path)
-from integration.store.models import Cursor, Job, Lock, State, utcnow
+from integration.store.models import Cursor, Job, Lock, PreviewRequest, PreviewState, State, utcnow
 
 ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
 
@@ -113,6 +114,24 @@ _TRANSACTION_ATTEMPTS = 3
 _RETRYABLE_SQLSTATES = ("40P01", "40001")
 # Ids per IN (...) when a transaction's duplicates are read back (well under any bind limit).
 _IN_CHUNK = 500
+
+
+class PreviewsFull(Exception):
+    """``limit`` previews are already queued or running; nothing was recorded."""
+
+    def __init__(self, pending: int, limit: int) -> None:
+        super().__init__(f"{pending} previews are queued or running; the limit is {limit}")
+        self.pending, self.limit = pending, limit
+
+
+# Previews: answered (the waiting request reads and deletes them) ...
+PREVIEW_FINISHED = (PreviewState.DONE.value, PreviewState.FAILED.value)
+# ... and, left behind by a web process that died while waiting, deleted this long after they
+# expired. The grace keeps an answer stored just before the deadline for the request's last look.
+PREVIEW_GRACE = dt.timedelta(seconds=10)
+# pg_advisory_xact_lock key: previews are counted and queued one at a time (max_pending is exact).
+_PG_PREVIEW_LOCK_KEY = 0x72647076  # "rdpv"
+_PREVIEWS = PreviewRequest.__table__
 
 
 class QuotaExceeded(Exception):
@@ -696,6 +715,103 @@ class JobStore:
             if state is not None:
                 q = q.where(Job.state == state.value)
             return list(s.scalars(q).all())
+
+    # -- previews ($preview: queued by the web process, run by a worker) ---------------------
+
+    @staticmethod
+    def _drop_expired_previews(s, now: dt.datetime) -> None:
+        s.execute(delete(PreviewRequest).where(PreviewRequest.expires_at < now - PREVIEW_GRACE))
+
+    def submit_preview(self, resource: dict[str, Any], *, timeout_seconds: float, max_pending: int,
+                       correlation_id: str | None = None, client: str | None = None) -> PreviewRequest:
+        """Queue ``resource`` for a worker to preview, to be answered within ``timeout_seconds``
+        (then it expires: no worker takes it any more). :class:`PreviewsFull`, and nothing
+        recorded, when ``max_pending`` unexpired previews are queued, running or answered but not
+        yet read. One transaction, which also deletes what expired long ago (PHI is not kept);
+        on PostgreSQL an advisory lock makes the count exact across web processes and hosts (on
+        SQLite the write lock does)."""
+        if self.damaged is not None:
+            raise StoreCorrupt(self.damaged)
+        now = utcnow()
+        row = PreviewRequest(
+            id=uuid.uuid4().hex, resource=resource, correlation_id=correlation_id or uuid.uuid4().hex,
+            client=client, state=PreviewState.QUEUED.value, created_at=now,
+            expires_at=now + dt.timedelta(seconds=timeout_seconds),
+        )
+        full: PreviewsFull | None = None
+        with self._store_errors(), self._writing(), self.Session.begin() as s:
+            if self.engine.dialect.name == "postgresql":
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_PREVIEW_LOCK_KEY})
+            self._drop_expired_previews(s, now)
+            pending = s.execute(
+                select(func.count()).select_from(_PREVIEWS).where(_PREVIEWS.c.expires_at > now)
+            ).scalar_one()
+            if pending >= max_pending:
+                full = PreviewsFull(pending, max_pending)  # the cleanup above is still committed
+            else:
+                s.add(row)
+        if full is not None:
+            raise full
+        return row
+
+    def preview_state(self, preview_id: str) -> str | None:
+        """The state of a preview (what its waiting request polls: one column); None when gone."""
+        with self._writing(), self.engine.begin() as conn:
+            return conn.execute(select(_PREVIEWS.c.state).where(_PREVIEWS.c.id == preview_id)).scalar()
+
+    def take_preview(self, preview_id: str, *, cancel: bool = False) -> PreviewRequest | None:
+        """The preview, deleted in the same transaction when it is answered (done or failed) --
+        or, with ``cancel`` (its request stops waiting), whatever its state: a worker still
+        running it then finds it gone and its answer is dropped (:meth:`finish_preview`).
+        None when it is gone already."""
+        with self._writing(), self.Session.begin() as s:
+            row = s.get(PreviewRequest, preview_id, with_for_update=True)  # PostgreSQL: vs. finish_preview
+            if row is not None and (cancel or row.state in PREVIEW_FINISHED):
+                s.delete(row)
+            return row
+
+    def claim_preview(self, owner: str) -> PreviewRequest | None:
+        """The oldest queued preview that has not expired, now running for ``owner``; None when
+        there is none. Deletes the previews that expired long ago first (their request gave up,
+        or its web process died). A preview is taken once: a worker that dies running it does not
+        hand it to the next one (its request gets 503 when it stops waiting, and may try again) --
+        a report that kills workers must not kill them all."""
+        now = utcnow()
+        with self.Session.begin() as s:
+            self._drop_expired_previews(s, now)
+            q = (select(PreviewRequest)
+                 .where(PreviewRequest.state == PreviewState.QUEUED.value, PreviewRequest.expires_at > now)
+                 .order_by(PreviewRequest.created_at).limit(1))
+            if self._skip_locked:
+                q = q.with_for_update(skip_locked=True)
+            row = s.scalars(q).first()
+            if row is None:
+                return None
+            row.state, row.lease_owner, row.started_at = PreviewState.RUNNING.value, owner, now
+            return row
+
+    def finish_preview(self, preview_id: str, owner: str, *, result: dict[str, Any] | None = None,
+                       error_kind: str | None = None, error: str | None = None) -> bool:
+        """Store a preview's answer: ``result``, or ``error_kind`` and ``error``. Fenced: False (and
+        nothing stored) when it is no longer running for ``owner`` (its request stopped waiting)."""
+        state = PreviewState.DONE if error_kind is None else PreviewState.FAILED
+        with self.Session.begin() as s:
+            res = s.execute(
+                update(PreviewRequest)
+                .where(PreviewRequest.id == preview_id, PreviewRequest.state == PreviewState.RUNNING.value,
+                       PreviewRequest.lease_owner == owner)
+                .values(state=state.value, result=result, error_kind=error_kind, error=error, lease_owner=None,
+                        finished_at=utcnow())
+            )
+            return res.rowcount == 1
+
+    def preview_counts(self) -> dict[str, int]:
+        """Previews in the store by state (nothing of their content)."""
+        with self.Session() as s:
+            rows = s.execute(select(PreviewRequest.state, func.count()).group_by(PreviewRequest.state)).all()
+        out = {state.value: 0 for state in PreviewState}
+        out.update({state: n for state, n in rows})
+        return out
 
     # -- cursors and locks ------------------------------------------------------------------
 

@@ -118,3 +118,57 @@ class Lock(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PreviewState(str, enum.Enum):
+    """A preview request's life (``$preview``): queued → running → done | failed, then deleted.
+
+    The web process that queued it deletes it as soon as it has read the answer, or when it stops
+    waiting (``preview.timeout_seconds``); whatever is left past ``expires_at`` (a web process
+    that died while waiting) is deleted by the next claim or the next preview queued."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class PreviewFailure(str, enum.Enum):
+    """Why a preview failed (``previews.error_kind``), as its waiting request answers it."""
+
+    UNAVAILABLE = "unavailable"  # a model bundle cannot be loaded or serve a task: 503
+    BUILD = "build"  # a result does not fit its task's mapping: 500
+    INVALID = "invalid"  # no id or identifier (the web process checks first): 422
+    EXCEPTION = "exception"  # anything else, by type only: 500
+
+
+class PreviewRequest(Base):
+    """One ``$preview`` waiting for a worker: the report in, the transaction Bundle out. Never a
+    job (nothing here is written back or counted with the jobs), and short-lived: PHI, kept only
+    while its request waits."""
+
+    __tablename__ = "previews"
+    __table_args__ = (
+        # Claims: the oldest queued one.
+        Index("ix_previews_state_created", "state", "created_at"),
+        # Cleanup: the expired ones.
+        Index("ix_previews_expires", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    resource: Mapped[dict[str, Any]] = mapped_column(JSON)
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    # The requesting token's client (None in open mode), for the audit trail.
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default=PreviewState.QUEUED.value)
+    # done: {"bundle": ..., "summary": ...}; failed: error_kind (a PreviewFailure) and error.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The worker running it; its answer is stored only while it still holds the claim (fenced).
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the request stops waiting: not claimed after it, deleted after it.
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -40,6 +40,11 @@ TASKS: dict[str, Task] = {
     )
 }
 
+# Tasks that need an input a pushed report does not carry (a hypothesis, a question): they are
+# served by the API, never chosen by routing rules (checked by integration.settings.check_settings
+# and integration.worker.check_routing).
+API_ONLY_TASKS = frozenset({"radiology_nli", "radiology_qa"})
+
 
 def get_task(name: str) -> Task:
     try:
@@ -49,6 +54,7 @@ def get_task(name: str) -> Task:
 
 
 __all__ = [
+    "API_ONLY_TASKS",
     "MODES",
     "PROMPT_FORMAT_VERSION",
     "SYSTEM_PROMPT",

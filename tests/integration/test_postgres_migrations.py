@@ -35,7 +35,7 @@ def test_migrated_schema_equals_the_models(empty_pg_url) -> None:
             assert current_revision(conn) == HEAD
             assert schema_diff(conn) == []
             assert check_current(conn) is None
-            assert {"jobs", "cursors", "locks", "alembic_version"} <= set(inspect(conn).get_table_names())
+            assert {"jobs", "cursors", "locks", "previews", "alembic_version"} <= set(inspect(conn).get_table_names())
     finally:
         engine.dispose()
     assert upgrade(empty_pg_url).before == HEAD  # again: nothing to do
@@ -51,7 +51,7 @@ def test_downgrade_and_upgrade_round_trip(pg_url) -> None:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "base")
         with engine.connect() as conn:
-            assert not {"jobs", "cursors", "locks"} & set(inspect(conn).get_table_names())
+            assert not {"jobs", "cursors", "locks", "previews"} & set(inspect(conn).get_table_names())
         upgrade(engine)
         with engine.connect() as conn:
             assert schema_diff(conn) == []
@@ -99,3 +99,43 @@ def test_doctor_database_check_on_postgresql(empty_pg_url, tmp_path) -> None:
     upgrade(empty_pg_url)
     [finding] = check_database(settings)
     assert finding.status == OK and "schema at head and matching the models" in finding.detail
+
+
+def test_previews_on_postgresql(empty_pg_url) -> None:
+    """The statements only PostgreSQL runs: the advisory lock that keeps max_pending exact across
+    concurrent web processes, SKIP LOCKED claims, the row lock of take_preview."""
+    import threading
+
+    from integration.samples import sample_diagnostic_reports
+    from integration.store import PreviewsFull
+
+    upgrade(empty_pg_url)
+    stores = [JobStore(empty_pg_url) for _ in range(2)]
+    try:
+        report = sample_diagnostic_reports()[8]
+        outcomes: list[str] = []
+
+        def submit(store: JobStore) -> None:
+            try:
+                store.submit_preview(report, timeout_seconds=30, max_pending=3)
+                outcomes.append("queued")
+            except PreviewsFull:
+                outcomes.append("full")
+
+        threads = [threading.Thread(target=submit, args=(stores[i % 2],)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(outcomes) == ["full"] * 7 + ["queued"] * 3
+        a, b = stores[0].claim_preview("w1"), stores[1].claim_preview("w2")
+        assert a.id != b.id
+        assert stores[1].finish_preview(a.id, "w2", result={"x": 1}) is False
+        assert stores[0].finish_preview(a.id, "w1", result={"x": 1}) is True
+        assert stores[1].take_preview(a.id).result == {"x": 1} and stores[0].take_preview(a.id) is None
+        assert stores[0].take_preview(b.id, cancel=True).state == "running"
+        assert stores[1].finish_preview(b.id, "w2", result={"x": 2}) is False
+        assert stores[0].preview_counts()["queued"] == 1 and sum(stores[0].counts().values()) == 0
+    finally:
+        for s in stores:
+            s.close()

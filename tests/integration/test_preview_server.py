@@ -23,6 +23,7 @@ from integration.writeback.client import FhirClient
 from integration.writeback.mappings import load_mappings
 from integration.writeback.runner import write_due
 from tests.fhir_server import BY_REPORT
+from tests.previews import preview_worker
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
@@ -63,7 +64,9 @@ def test_preview_matches_what_the_write_back_writes(tmp_path, tiny_qwen2, fhir_s
     try:
         http = create_app(settings, store).test_client()
 
-        resp = http.post("/fhir/DiagnosticReport/$preview", json=copy.deepcopy(report), headers=FHIR)
+        # A worker answers the preview (the web app only queues it and waits).
+        with preview_worker(settings, store):
+            resp = http.post("/fhir/DiagnosticReport/$preview", json=copy.deepcopy(report), headers=FHIR)
         assert resp.status_code == 200 and resp.mimetype == "application/fhir+json"
         preview = resp.get_json()
         Bundle.model_validate(preview)
@@ -73,7 +76,7 @@ def test_preview_matches_what_the_write_back_writes(tmp_path, tiny_qwen2, fhir_s
         # The preview wrote nothing and stored nothing.
         derived = {BY_REPORT: f"DiagnosticReport/{report['id']}"}
         assert fhir_server.count("Observation", **derived) == 0
-        assert store.jobs() == []
+        assert store.jobs() == [] and sum(store.preview_counts().values()) == 0
 
         # The real thing: intake -> worker -> write-back.
         assert http.post("/fhir/DiagnosticReport", json=copy.deepcopy(report), headers=FHIR).status_code == 202

@@ -159,3 +159,42 @@ def test_a_sqlite_file_at_0001_is_upgraded_when_the_store_opens_it(tmp_path) -> 
         assert created and store.get(job.id).client == "ris" and store.queued("ris") == 1
     finally:
         store.close()
+
+
+def test_a_sqlite_file_at_0002_gets_the_previews_table_when_the_store_opens_it(tmp_path) -> None:
+    """Issue 20, item 5 added ``previews`` (0003): $preview requests wait there for a worker. A file
+    at 0002 is brought to head when a service opens it; its jobs stay; the downgrade drops only
+    the new table."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from integration.samples import sample_diagnostic_reports
+    from integration.store.migrations import alembic_config
+
+    url = _url(tmp_path)
+    upgrade(url, "0002")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert "previews" not in inspect(conn).get_table_names()
+    engine.dispose()
+    store = JobStore(url)
+    try:
+        job, _ = store.submit(sample_diagnostic_reports()[0], client="ris")
+        assert _state(url) == (HEAD, [], None)
+        p = store.submit_preview(sample_diagnostic_reports()[1], timeout_seconds=30, max_pending=8)
+        assert store.claim_preview("w").id == p.id
+    finally:
+        store.close()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0002")
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            assert "previews" not in tables and "jobs" in tables and current_revision(conn) == "0002"
+            assert conn.execute(text("SELECT client FROM jobs WHERE id = :id"), {"id": job.id}).scalar() == "ris"
+    finally:
+        engine.dispose()
+    assert upgrade(url).after == HEAD

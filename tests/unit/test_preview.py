@@ -1,6 +1,6 @@
 """Preview (`POST /fhir/DiagnosticReport/$preview`, `radlite preview FILE`): the whole pipeline on
 one report with the tiny model bundle, nothing stored, and the same Bundle the worker's results
-turn into."""
+turn into. Over HTTP a worker answers the preview (tests/previews.py runs one in a thread)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from integration.store import JobStore
 from integration.worker import Worker
 from integration.writeback.bundle import RESULT_SYSTEM, plan_transaction
 from integration.writeback.mappings import load_mappings
+from tests.previews import preview_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "preview-test-token"
@@ -53,7 +54,8 @@ def env(tmp_path, tiny_qwen2):
     app = create_app(settings, store)
     ns = type("Env", (), {})()
     ns.site, ns.settings, ns.store, ns.app, ns.http = site, settings, store, app, app.test_client()
-    yield ns
+    with preview_worker(settings, store):
+        yield ns
     store.close()
 
 
@@ -88,8 +90,10 @@ def test_http_preview_returns_the_transaction_and_stores_nothing(env) -> None:
         assert o["status"] == "preliminary"
         assert o["valueCodeableConcept"]["coding"][0]["system"] == "http://cancerstaging.org"
         assert "derivedFrom" not in o  # R4 derivedFrom may not name the report; no ImagingStudy named
-    # Nothing stored, and a second preview gives the same Observations.
+    # Nothing stored (the preview request is gone once answered), and a second preview gives the
+    # same Observations.
     assert env.store.jobs() == [] and sum(env.store.counts().values()) == 0
+    assert sum(env.store.preview_counts().values()) == 0
     again = env.http.post("/fhir/DiagnosticReport/$preview", json=_report(), headers=HEADERS).get_json()
     assert _observations(again) == _observations(bundle)
 

@@ -26,7 +26,7 @@ from integration.store.models import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # The newest revision in versions/ (checked by tests/unit/test_deploy_migrations.py).
-HEAD = "0002"
+HEAD = "0003"
 VERSION_TABLE = "alembic_version"
 APP_TABLES = frozenset(Base.metadata.tables)
 # pg_advisory_xact_lock key: "radlite db upgrade" runs one at a time per database.
