@@ -15,6 +15,7 @@ from integration.cli import cli
 from integration.doctor import FAIL, OK, SKIP, WARN, render, run_checks
 from integration.store import JobStore
 from integration.store.jobs import make_engine
+from integration.store.migrations import HEAD
 from tests.fhir_server import make_key
 from tests.unit.stub_http import StubServer, closed_port_url
 
@@ -145,7 +146,7 @@ def test_database_checks(tmp_path, tiny_qwen2, fhir) -> None:
     f = _by(run_checks(str(site), ENV))["database"][0]
     assert f.status == FAIL and "radlite db upgrade" in f.fix
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        conn.execute(text(f"UPDATE alembic_version SET version_num = '{HEAD}'"))
         conn.execute(text("DROP INDEX ix_jobs_state_due"))
     engine.dispose()
     f = _by(run_checks(str(site), ENV))["database"][0]
