@@ -132,6 +132,18 @@ def check_secret_file(path: Path, what: str) -> None:
 # -- auth ------------------------------------------------------------------------------------
 
 
+def json_of(resp: requests.Response, what: str) -> dict[str, Any]:
+    """The JSON object a 2xx answer carries; a gateway's HTML page with status 200 is a transient
+    failure (retried), not a crash."""
+    try:
+        body = resp.json()
+    except ValueError:
+        raise WritebackError(f"{what}: response is not JSON", retryable=True, status=resp.status_code) from None
+    if not isinstance(body, dict):
+        raise WritebackError(f"{what}: response is not a JSON object", retryable=True, status=resp.status_code)
+    return body
+
+
 class NoAuth:
     def header(self, force_refresh: bool = False) -> dict[str, str]:
         return {}
@@ -358,8 +370,13 @@ class FhirClient:
 
     def read(self, resource_type: str, resource_id: str) -> tuple[dict[str, Any], str | None]:
         """(resource, ETag) of the current version."""
-        resp = self.request("GET", f"{resource_type}/{resource_id}", what=f"read {resource_type}")
-        return resp.json(), resp.headers.get("ETag")
+        what = f"read {resource_type}"
+        resp = self.request("GET", f"{resource_type}/{resource_id}", what=what)
+        return json_of(resp, what), resp.headers.get("ETag")
+
+    def get_json(self, path: str, *, what: str) -> dict[str, Any]:
+        """A GET whose answer must be a JSON object (e.g. ``DiagnosticReport/1/_history/2``)."""
+        return json_of(self.request("GET", path, what=what), what)
 
     def search(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
                *, follow: bool = False, max_pages: int = 100) -> list[dict[str, Any]]:

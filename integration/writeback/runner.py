@@ -95,8 +95,7 @@ def _held_report(client: FhirClient, job, mode: str) -> dict[str, Any]:
     try:
         if isinstance(rid, str) and rid:
             if mode == "version" and not version.startswith("sha256:"):
-                resp = client.request("GET", f"DiagnosticReport/{rid}/_history/{version}", what="read report version")
-                return resp.json()
+                return client.get_json(f"DiagnosticReport/{rid}/_history/{version}", what="read report version")
             return client.read("DiagnosticReport", rid)[0]
         ident = next(i for i in resource.get("identifier") or [] if isinstance(i, dict) and i.get("value"))
         token = f"{ident['system']}|{ident['value']}" if ident.get("system") else str(ident["value"])

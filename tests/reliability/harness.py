@@ -387,6 +387,12 @@ class FhirProxy:
             return [e for e in self.events if e.transaction and (report is None or e.report == report)
                     and e.outcome.startswith(outcome_prefix)]
 
+    def attempts(self, report: str, outcome_prefix: str = "") -> list[ProxyEvent]:
+        """Every request of a write attempt for ``report``: the report check's read, the transaction."""
+        with self._lock:
+            return [e for e in self.events if e.report == report and e.outcome.startswith(outcome_prefix)
+                    and (e.transaction or e.method == "GET")]
+
     # -- one request ----------------------------------------------------------------------------
 
     def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
@@ -396,6 +402,8 @@ class FhirProxy:
         path = h.path.split("?", 1)[0].rstrip("/")
         transaction = h.command == "POST" and path == "/fhir"
         m = _REPORT_REF.search(body.decode("utf-8", "replace")) if transaction else None
+        if m is None and h.command == "GET" and "/DiagnosticReport/" in path:
+            m = _REPORT_REF.search(path)  # the write-back's check of the report version, first try
         report = m.group(1) if m else None
         with self._lock:
             mode, retry_after, release = self.mode, self.retry_after, self._release

@@ -107,9 +107,10 @@ def test_ehr_outages_then_everything_written_once_and_only_permanent_errors_dead
     phase_reports: dict[str, list[str]] = {}
     try:
         for n, phase in enumerate(phases):
+            reports = make_reports(per_phase, f"outage-p{n}", server)  # on the EHR before its outage
             began = time.monotonic()
             phase.begin()
-            ids = push(make_reports(per_phase, f"outage-p{n}", server))
+            ids = push(reports)
             phase_reports[phase.name] = ids
             retried: set[str] = set()
 
@@ -138,7 +139,7 @@ def test_ehr_outages_then_everything_written_once_and_only_permanent_errors_dead
     def gaps(ids: list[str]) -> list[float]:
         out = []
         for rid in ids:
-            times = [e.t for e in proxy.transactions(report=rid, outcome_prefix="503")]
+            times = [e.t for e in proxy.attempts(rid, "503")]
             out.extend(b - a for a, b in zip(times, times[1:]))
         return out
 

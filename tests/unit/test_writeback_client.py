@@ -292,3 +292,15 @@ def test_token_endpoint_failures(tmp_path: Path) -> None:
         assert info.value.retryable is retryable and info.value.status == status
     assert info.value.outcome["issue"][0]["details"]["text"] == "invalid_client"
     assert "who are you" not in json.dumps(info.value.outcome)
+
+
+def test_a_gateway_html_page_with_200_is_a_transient_failure() -> None:
+    import requests as _requests
+
+    from integration.writeback.client import WritebackError, json_of
+
+    resp = _requests.Response()
+    resp.status_code, resp._content = 200, b"<html><body>Scheduled maintenance</body></html>"
+    with pytest.raises(WritebackError) as err:
+        json_of(resp, "read report version")
+    assert err.value.retryable and "not JSON" in err.value.reason

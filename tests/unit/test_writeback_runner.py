@@ -42,6 +42,9 @@ class ScriptedClient:
         self.reports: dict[str, dict] = {r["id"]: r for r in sample_diagnostic_reports()}
         self.report_reads: list[str] = []
 
+    def get_json(self, path, *, what):
+        return self.request("GET", path, what=what).json()
+
     def request(self, method, path, *, what, **kw):
         self.report_reads.append(path)
         _, rid, _, vid = path.split("/")
