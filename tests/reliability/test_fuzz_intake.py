@@ -214,8 +214,8 @@ class Intake:
             "store": {"url": f"sqlite:///{tmp / 'jobs.sqlite'}"},
             "intake": {"max_body_bytes": LIMIT, "auth": {
                 "mode": "token", "token_sha256": [hashlib.sha256(TOKEN.encode()).hexdigest()]}},
-            # No model may ever be loaded by a fuzz case ($preview of a valid report would): a
-            # bundle that does not exist answers 503, which the never-5xx check would catch.
+            # No fuzz case may ever reach a model ($preview of a valid report queues it for a
+            # worker): a bundle that does not exist would answer 503, which the never-5xx check catches.
             "inference": {"bundles": {"none": str(tmp / "no-such-bundle")}},
             "audit": {"file": None},
         })
@@ -351,7 +351,7 @@ def malformed(draw):
     ))
     endpoint = draw(st.sampled_from(ENDPOINTS))
     ok, value = strict_json(body)
-    # $preview of a body that is a valid report would run a model: not a fuzz case.
+    # $preview of a body that is a valid report waits for a worker (none here): not a fuzz case.
     assume(not (endpoint == "preview" and ok and isinstance(value, dict)))
     return endpoint, body
 

@@ -221,7 +221,7 @@ def test_a_transaction_with_one_oversized_entry_is_rejected_whole(client, store)
 
 
 def test_preview_refuses_it_too(client) -> None:
-    # $preview tokenises in the web process itself: the size check runs before it.
+    # The size check runs before a preview is queued for the worker (which would tokenise it).
     resp = post(client, "/fhir/DiagnosticReport/$preview", conclusion_report(LIMIT + 1))
     outcome(resp, 413, "too-long", "DiagnosticReport.conclusion")
 
