@@ -6,6 +6,7 @@ Nothing here prints or logs report content: the tests record counts, timings and
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.server
 import json
@@ -86,6 +87,41 @@ def store_path(site_file: Path) -> Path:
 # Every harness report states its stage, so that each job has something to write whatever the tiny
 # random model answers (the adapter writes a stated category, never an unsupported model answer).
 STATED_STAGE = "\nADDENDUM: Clinical stage cT2a N1 M0.\n"
+
+
+@contextlib.contextmanager
+def gunicorn_process(site: Path, log_path: Path, *, workers: int = 1,
+                     extra_env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
+    """gunicorn with the shipped deploy/gunicorn.conf.py serving ``site``, up when /healthz answers;
+    yields (process, base URL) and stops it gracefully on exit (SIGTERM to the group, then SIGKILL):
+    a graceful stop is when each worker writes what it still holds (e.g. an aggregated audit count)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADLITE", "PROMETHEUS"))}
+    env.update({"RADLITE_CONFIG": str(site), "RADLITE_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
+                **(extra_env or {})})
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                             "integration.wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            try:
+                return requests.get(base + "/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(up, 60, "gunicorn to answer")
+        yield proc, base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
 
 
 def make_reports(n: int, tag: str, ehr: SekmetServer | None = None) -> list[dict[str, Any]]:

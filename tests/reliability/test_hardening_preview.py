@@ -15,12 +15,8 @@ gunicorn (deploy/gunicorn.conf.py, one worker process) and ``radlite worker`` on
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,12 +26,11 @@ import pytest
 import requests
 from fhir.resources.R4B.bundle import Bundle
 
-from tests.fhir_server import free_port
 from tests.reliability.harness import (  # noqa: F401  (services: a fixture)
+    gunicorn_process,
     Service, make_reports, rss_bytes, services, site_config, store_path, wait_until,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 FHIR = {"Content-Type": "application/fhir+json"}
 PREVIEW = "/fhir/DiagnosticReport/$preview"
 MIB = 1024 * 1024
@@ -67,34 +62,10 @@ def gunicorn(tmp_path, tiny_qwen2):
                        routing={"rules": [], "default_tasks": ["n_staging", "m_staging"]},
                        preview={"timeout_seconds": TIMEOUT, "max_pending": 2, "max_waiting_per_process": 2},
                        worker={"poll_seconds": 1.0})
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADLITE", "PROMETHEUS"))}
-    env.update({"RADLITE_CONFIG": str(site), "RADLITE_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
-                "RADLITE__AUDIT__ALLOW_DEVELOPMENT_KEY": "true"})
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                             "integration.wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
-            try:
-                return requests.get(base + "/healthz", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(up, 60, "gunicorn to answer")
+    with gunicorn_process(site, tmp_path / "gunicorn.log",
+                          extra_env={"RADLITE__AUDIT__ALLOW_DEVELOPMENT_KEY": "true"}) as (proc, base):
         [worker] = wait_until(lambda: psutil.Process(proc.pid).children(), 10, "the gunicorn worker")
         yield base, site, worker.pid
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
 
 
 def test_preview_runs_in_the_worker_bounded_and_leaves_nothing(gunicorn, tmp_path, services, figures) -> None:

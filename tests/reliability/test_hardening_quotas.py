@@ -18,10 +18,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,10 +34,8 @@ from integration.audit.chain import verify
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore, State
-from tests.fhir_server import free_port
-from tests.reliability.harness import wait_until
+from tests.reliability.harness import gunicorn_process, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 FHIR_JSON = "application/fhir+json"
 RIS, PACS = "quota-ris-token", "quota-pacs-token"
 
@@ -262,7 +256,6 @@ def test_unauthenticated_requests_are_counted_once_a_minute_and_the_chain_verifi
 @pytest.mark.slow
 def test_a_flood_on_gunicorn_adds_a_bounded_count_to_a_verifiable_chain(tmp_path, figures) -> None:
     pytest.importorskip("gunicorn")
-    port = free_port()
     audit_file = tmp_path / "audit.jsonl"
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump({
@@ -271,37 +264,15 @@ def test_a_flood_on_gunicorn_adds_a_bounded_count_to_a_verifiable_chain(tmp_path
         "ehr": {"base_url": "http://127.0.0.1:9/fhir"},
         "audit": {"file": str(audit_file), "allow_development_key": True},
     }))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADLITE", "PROMETHEUS"))}
-    env.update({"RADLITE_CONFIG": str(site), "RADLITE_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"})
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                             "integration.wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     n = 1000
-    try:
-        def up() -> bool:
-            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
-            try:
-                return requests.get(base + "/healthz", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(up, 60, "gunicorn to answer")
+    # Leaving the block stops gunicorn gracefully: each worker writes the count of its open minute.
+    with gunicorn_process(site, tmp_path / "gunicorn.log", workers=2) as (_, base):
         before = len(audit_file.read_text().splitlines()) if audit_file.exists() else 0
         with requests.Session() as http:
             for i in range(n):
                 headers = {"Content-Type": FHIR_JSON, "Authorization": f"Bearer wrong-{i}"}
                 assert http.post(base + "/fhir/DiagnosticReport", data=b"{}", headers=headers, timeout=10).status_code == 401
         during = len(audit_file.read_text().splitlines()) - before
-    finally:
-        # A graceful stop: each worker writes the count of its open minute as it exits.
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
     records = [json.loads(line) for line in audit_file.read_text().splitlines()]
     counted = [r for r in records if r["event"] == "request.unauthenticated"]
     assert sum(r["count"] for r in counted) == n
