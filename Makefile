@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 FHIR_VENV ?= .venv-fhir
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo model clean-cache fhir-server
+.PHONY: setup test demo model clean-cache fhir-server nginx
 
 setup: $(VENV)/.installed $(FHIR_VENV)/.installed
 
@@ -31,7 +31,17 @@ $(FHIR_VENV)/.installed:
 
 fhir-server: $(FHIR_VENV)/.installed
 
-test: setup
+# nginx for the slow-client tests (tests/reliability/test_hardening_slow_clients.py run the shipped
+# deploy/nginx/ config): the system's if installed, else Debian's package unpacked under .cache/ (no
+# root needed, no service started). Best effort: where neither works, those tests skip and say why.
+NGINX_LOCAL := .cache/nginx/usr/sbin/nginx
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || [ -x $(NGINX_LOCAL) ] || \
+	  ( mkdir -p .cache/nginx-deb && cd .cache/nginx-deb && apt-get download -q nginx >/dev/null 2>&1 && \
+	    dpkg -x nginx_*.deb ../nginx ) || \
+	  echo "nginx not available (apt-get install nginx): the slow-client tests will skip"
+
+test: setup nginx
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; \
 	exit $$rc

@@ -57,7 +57,7 @@ def test_compose_schema_check_catches_a_broken_file(tmp_path) -> None:
 def test_compose_services_and_wiring() -> None:
     data = yaml.safe_load(COMPOSE.read_text())
     services = data["services"]
-    assert set(services) == {"postgres", "hapi", "migrate", "web", "worker", "scheduler"}
+    assert set(services) == {"postgres", "hapi", "migrate", "web", "proxy", "worker", "scheduler"}
     assert services["hapi"]["image"].startswith("hapiproject/hapi:")
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["scheduler"]["deploy"]["replicas"] == 1
@@ -76,6 +76,13 @@ def test_compose_services_and_wiring() -> None:
         assert services[name]["environment"]["RADLITE_HEALTH_URL"].endswith(":9100/metrics")
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["web"]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+    # Only the proxy is published: slow clients meet nginx, never gunicorn (issue 20, item 1).
+    published = {name for name, s in services.items() if s.get("ports") and name != "hapi"}
+    assert published == {"proxy"}
+    assert services["proxy"]["image"].startswith("nginx:")
+    for mount in services["proxy"]["volumes"]:
+        source = mount.split(":", 1)[0]
+        assert (COMPOSE.parent / source).is_file(), mount
 
 
 def test_compose_site_config_is_valid(tmp_path) -> None:
