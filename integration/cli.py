@@ -270,6 +270,7 @@ def serve(ctx, host: str, port: int, inline_previews: bool) -> None:
 @click.pass_context
 def scheduler(ctx, once: bool, metrics_listen: str | None) -> None:
     """Run the write-back scheduler (exactly one writes: guarded by the store lock "scheduler")."""
+    from integration.fhir.report import report_char_limit
     from integration.writeback import AuthConfigError, FhirClient, MappingError, load_mappings
     from integration.writeback.scheduler import WritebackScheduler
 
@@ -280,7 +281,9 @@ def scheduler(ctx, once: bool, metrics_listen: str | None) -> None:
     except (MappingError, AuthConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     store = _open_store(settings)
-    sched = WritebackScheduler(store, client, mappings, settings.writeback, pull_settings=settings.pull)
+    sched = WritebackScheduler(store, client, mappings, settings.writeback, pull_settings=settings.pull,
+                               max_report_chars=report_char_limit(settings.inference.max_input_tokens,
+                                                                  settings.intake.max_report_chars))
     try:
         if once:
             if sched.pull_settings is not None:

@@ -18,7 +18,10 @@ Where they are recorded:
 * the EHR: ``radlite_ehr_up`` and ``radlite_ehr_probe_age_seconds`` on the web process's
   ``/metrics``, from ``GET [base]/metadata`` run by the scrape at most every
   :data:`integration.api.health.EHR_PROBE_INTERVAL` seconds (:class:`CachedProbeCollector`). The
-  EHR's health lives here, not in ``/readyz``: an EHR outage does not stop the intake.
+  EHR's health lives here, not in ``/readyz``: an EHR outage does not stop the intake;
+* the EHR as the write-back sees it: ``radlite_ehr_client_up`` and the times of the last answer and
+  of the last failure (:data:`EHR_CLIENT`) on every process that talks to the EHR (the scheduler;
+  the worker when it reads prior reports), from its real requests rather than a probe.
 
 Exposition:
 
@@ -188,6 +191,47 @@ class CachedProbeCollector(Collector):
         yield GaugeMetricFamily(f"radlite_{self._name}_probe_age_seconds",
                                 f"Seconds since radlite_{self._name}_up was last probed.",
                                 value=max(0.0, self._clock() - self._at))
+
+
+class EhrClientCollector(Collector):
+    """The EHR as this process's own requests find it (:class:`integration.writeback.client.FhirClient`
+    records every request): ``radlite_ehr_client_up`` is 1 when the last request got an answer from
+    the EHR (any status but 5xx and 429, which say it cannot serve now) and 0 when it did not
+    (connection refused, timeout, 5xx, 429); the two timestamps let an alert ask "no successful
+    write for 15 minutes while jobs wait". Nothing until the first request: an idle scheduler does
+    not claim the EHR is up."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._answered: float | None = None
+        self._unavailable: float | None = None
+        self._up: bool | None = None
+
+    def record(self, answered: bool) -> None:
+        now = self._clock()
+        if answered:
+            self._answered = now
+        else:
+            self._unavailable = now
+        self._up = answered
+
+    def collect(self) -> Iterable[Any]:
+        if self._up is None:
+            return
+        yield GaugeMetricFamily("radlite_ehr_client_up", "1 when the EHR answered this process's last request "
+                                "(5xx and 429 count as not answered), 0 when it did not.", value=1 if self._up else 0)
+        if self._answered is not None:
+            yield GaugeMetricFamily("radlite_ehr_client_last_answer_timestamp_seconds",
+                                    "Unix time of the last request of this process the EHR answered.",
+                                    value=self._answered)
+        if self._unavailable is not None:
+            yield GaugeMetricFamily("radlite_ehr_client_last_failure_timestamp_seconds",
+                                    "Unix time of the last request of this process the EHR did not answer "
+                                    "(or answered 5xx/429).", value=self._unavailable)
+
+
+EHR_CLIENT = EhrClientCollector()
+REGISTRY.register(EHR_CLIENT)
 
 
 def multiprocess_dir() -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from integration.audit import audit, bind_correlation_id, clear_context, hash_id
-from integration.fhir.report import check_report
+from integration.fhir.report import check_report, oversize_issues
 from integration.store import JobStore
 
 CURSOR = "pull:DiagnosticReport"
@@ -42,8 +42,12 @@ def _instant(value: str):
         return dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 
-def poll_once(store: JobStore, client: Any, settings: Any, *, max_pages: int = 100) -> PullCounts:
-    """One poll. ``client`` is a FhirClient; ``settings`` the ``pull`` section."""
+def poll_once(store: JobStore, client: Any, settings: Any, *, max_pages: int = 100,
+              max_report_chars: int | None = None) -> PullCounts:
+    """One poll. ``client`` is a FhirClient; ``settings`` the ``pull`` section; ``max_report_chars``
+    the intake's limit on report text (integration.fhir.report.report_char_limit): a pulled report
+    over it is rejected like a pushed one (answered 413 there), before its text is decoded, so it
+    never reaches a worker that would tokenise it whole."""
     counts = PullCounts()
     cursor = store.get_cursor(CURSOR)
     params: dict[str, str] = {**settings.search, "_sort": "_lastUpdated", "_count": str(settings.page_size)}
@@ -61,7 +65,8 @@ def poll_once(store: JobStore, client: Any, settings: Any, *, max_pages: int = 1
                 continue
             counts.seen += 1
             # The reports come from the EHR the results go to: its own absolute Patient URLs are fine.
-            issues = check_report(resource, ehr_base_url=client.base_url)
+            issues = oversize_issues(resource, max_report_chars) if max_report_chars else []
+            issues = issues or check_report(resource, ehr_base_url=client.base_url)
             errors = [i for i in issues if i.severity in ("error", "fatal")]
             if errors:
                 counts.rejected += 1

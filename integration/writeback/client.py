@@ -27,6 +27,8 @@ from typing import Any, Callable, Mapping
 import jwt
 import requests
 
+from integration import metrics
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FHIR_JSON = "application/fhir+json"
 # Assertions live 4 minutes (SMART: exp no more than 5 minutes in the future).
@@ -340,9 +342,12 @@ class FhirClient:
                 resp = self.session.request(method, url, json=json_body, params=params, headers=h,
                                             timeout=self.timeout)
             except requests.Timeout:
+                metrics.EHR_CLIENT.record(answered=False)
                 raise WritebackError(f"{what}: timeout", retryable=True) from None
             except requests.RequestException as exc:
+                metrics.EHR_CLIENT.record(answered=False)
                 raise WritebackError(f"{what}: {type(exc).__name__}", retryable=True) from None
+            metrics.EHR_CLIENT.record(answered=resp.status_code < 500 and resp.status_code != 429)
             if resp.status_code == 401 and not refreshed and self.auth.can_refresh():
                 refreshed = True
                 continue

@@ -35,10 +35,11 @@ def default_owner() -> str:
 
 class WritebackScheduler:
     def __init__(self, store: JobStore, client: FhirClient, mappings: Mappings, settings,
-                 owner: str | None = None, pull_settings=None) -> None:
+                 owner: str | None = None, pull_settings=None, max_report_chars: int | None = None) -> None:
         self.store, self.client, self.mappings = store, client, mappings
         # Pull mode (issue: EHRs that cannot push) runs under the same single-scheduler lock.
         self.pull_settings = pull_settings if pull_settings is not None and pull_settings.enabled else None
+        self.max_report_chars = max_report_chars  # pulled reports are held to the intake's limit
         self.settings = settings  # WritebackSettings
         self.owner = owner or default_owner()
         ttl = getattr(settings, "lock_ttl_seconds", None)
@@ -75,7 +76,7 @@ class WritebackScheduler:
             if self._stopped.is_set() or not self._renew():
                 return None
             try:
-                return poll_once(self.store, self.client, self.pull_settings)
+                return poll_once(self.store, self.client, self.pull_settings, max_report_chars=self.max_report_chars)
             except Exception as exc:  # noqa: BLE001 -- an EHR outage must not stop the scheduler
                 log.warning("pull.failed", error=type(exc).__name__)
                 return None

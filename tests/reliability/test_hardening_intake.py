@@ -412,3 +412,34 @@ def test_the_shipped_mappings_pass_with_no_warning() -> None:
     assert res.exit_code == 0, res.output
     assert res.stdout == ""
     assert res.stderr.startswith("ok: 9 file(s)")
+
+
+def test_pull_mode_holds_pulled_reports_to_the_same_limit(tmp_path) -> None:
+    """Item 4 in pull mode: `radlite scheduler --once` polls a real HTTP server whose searchset holds
+    a report with a 1 MB conclusion beside a normal one; the big one is rejected (audited
+    `pull.rejected` too-long) and never stored, the other is queued."""
+    ok, big = conclusion_report(LIMIT), conclusion_report(1_000_000)
+    ok["id"], big["id"] = "pulled-ok", "pulled-huge"
+    page = {"resourceType": "Bundle", "type": "searchset",
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in (big, ok)]}
+    audit_file = tmp_path / "audit.jsonl"
+    site = tmp_path / "site.yaml"
+    with StubServer({("GET", "/fhir/DiagnosticReport"): (200, page)}) as ehr:
+        site.write_text(json.dumps({
+            "inference": {"max_input_tokens": MAX_INPUT_TOKENS},
+            "store": {"url": f"sqlite:///{tmp_path / 'jobs.sqlite'}"},
+            "ehr": {"base_url": ehr.base},
+            "pull": {"enabled": True},
+            "audit": {"file": str(audit_file), "allow_development_key": True},
+        }))
+        res = CliRunner().invoke(cli, ["--config", str(site), "scheduler", "--once"], obj={})
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.split("pull: ", 1)[1].splitlines()[0])["rejected"] == 1
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite'}")
+    try:
+        assert [job.report_key for job in store.jobs()] == ["DiagnosticReport/pulled-ok"]
+    finally:
+        store.close()
+    rejected = [json.loads(line) for line in audit_file.read_text().splitlines()
+                if json.loads(line)["event"] == "pull.rejected"]
+    assert len(rejected) == 1 and rejected[0]["issues"] == ["too-long"]

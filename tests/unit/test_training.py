@@ -251,3 +251,15 @@ def test_init_adapter_starts_from_its_weights_and_refuses_another_shape(tiny_hf,
         train(_cfg(tiny_hf, data_dir, tmp_path / "other", steps=1, rank=8, init_adapter=str(first)), progress=False)
     with pytest.raises(FileNotFoundError):
         train(_cfg(tiny_hf, data_dir, tmp_path / "none", steps=1, init_adapter=str(tmp_path)), progress=False)
+
+
+def test_bf16_falls_back_to_float32_on_a_cpu_without_native_bfloat16(tiny_hf, data_dir, tmp_path, monkeypatch,
+                                                                    capsys) -> None:
+    """On an AVX2-only CPU PyTorch emulates bfloat16 products (90x slower here): --bf16 is dropped,
+    said on stderr and recorded in run.json, rather than silently training for hours."""
+    import training.train as train_module
+
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: False)
+    train(_cfg(tiny_hf, data_dir, tmp_path / "run", steps=1, bf16=True), progress=False)
+    assert "--bf16 ignored" in capsys.readouterr().err
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["bf16"] is False
