@@ -33,11 +33,9 @@ import itertools
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import uuid
 from collections import Counter
@@ -59,6 +57,7 @@ from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore
 from tests.integration.postgres import empty_pg_url, pg_url  # noqa: F401  (fixtures)
+from tests.reliability.harness import gunicorn_process
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64_000  # intake.max_body_bytes here: oversize bodies stay cheap to make
@@ -1029,12 +1028,6 @@ def test_key_fields_against_postgresql(pg_url, tmp_path, long_mode, figures):
 # -- 15. over real HTTP, to gunicorn -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _children(pid: int) -> set[int]:
     """Process ids whose parent is ``pid`` (from /proc: the gunicorn workers of a master)."""
     out = set()
@@ -1124,7 +1117,6 @@ def _status_of(raw: bytes) -> int | None:
 @pytest.mark.slow
 def test_fuzz_over_http_to_gunicorn_then_worker_processes_the_valid_ones(tmp_path, tiny_qwen2, long_mode, figures):
     pytest.importorskip("gunicorn")
-    port = _free_port()
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump({
         "inference": {"bundles": {"tiny": str(tiny_qwen2)}, "default_bundle": "tiny", "threads": 1},
@@ -1135,26 +1127,15 @@ def test_fuzz_over_http_to_gunicorn_then_worker_processes_the_valid_ones(tmp_pat
         "worker": {"batch_size": 64},
         "audit": {"file": str(tmp_path / "audit.jsonl")},
     }))
+    # The worker runs with the same environment gunicorn got (gunicorn_process strips RADLITE_*).
+    secret = {"RADLITE_AUDIT_SECRET": "fuzz-test-audit-secret-0123456789abcdef", "OMP_NUM_THREADS": "1"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADLITE")}
-    env.update({"RADLITE_CONFIG": str(site), "RADLITE_AUDIT_SECRET": "fuzz-test-audit-secret-0123456789abcdef", "RADLITE_BIND": f"127.0.0.1:{port}",
-                "WEB_CONCURRENCY": "1", "RADLITE_WEB_THREADS": "2", "OMP_NUM_THREADS": "1"})
-    log_path = tmp_path / "gunicorn.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                             "integration.wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+    env.update({"RADLITE_CONFIG": str(site), **secret})
     tally = Tally("over HTTP (gunicorn)")
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
+    with gunicorn_process(site, tmp_path / "gunicorn.log", workers=1,
+                          extra_env={"RADLITE_WEB_THREADS": "2", **secret}) as (proc, base):
+        port = int(base.rsplit(":", 1)[1])
+        log_path = tmp_path / "gunicorn.log"
         workers = _children(proc.pid)
         assert len(workers) == 1, workers
 
@@ -1259,12 +1240,4 @@ def test_fuzz_over_http_to_gunicorn_then_worker_processes_the_valid_ones(tmp_pat
             assert states == Counter({"inferred": tally.valid_sent}), states
         finally:
             store.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
     figures(**tally.figures(), raw_protocol_cases=raw_seen, valid_reports_inferred=tally.valid_sent)
