@@ -41,7 +41,9 @@ nginx:
 	    dpkg -x nginx_*.deb ../nginx ) || \
 	  echo "nginx not available (apt-get install nginx): the slow-client tests will skip"
 
+# The linter first (rule set and reasons: [tool.ruff] in pyproject.toml), then the suite.
 test: setup nginx
+	$(BIN)/ruff check .
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; \
 	exit $$rc

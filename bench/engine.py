@@ -55,6 +55,7 @@ import inspect
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -69,8 +70,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import llamacpp, results  # noqa: E402
-from bench.results import child_env, run_child  # noqa: E402
+from bench import llamacpp, results  # noqa: E402 -- needs the sys.path line above
+from bench.results import child_env, run_child  # noqa: E402 -- needs the sys.path line above
 
 CACHE = ROOT / ".cache" / "bench"
 MODELS_CACHE = CACHE / "models"
@@ -123,7 +124,6 @@ def peak_rss_mib() -> float:
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -154,7 +154,7 @@ def _timed_runs(once: Callable[[int], tuple[list[int], float, float]], new_token
 def measure_ct2(model_dir: Path, prompt_ids: list[int], new_tokens: int, threads: int,
                 compute_type: str = "int8", repeats: int = 1, warmup: int = 4) -> dict[str, Any]:
     """CTranslate2 Generator on ``model_dir`` (a CTranslate2 model folder or a bundle)."""
-    import ctranslate2
+    import ctranslate2  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
 
     model_dir = Path(model_dir)
     if (model_dir / "model" / "model.bin").is_file():
@@ -203,8 +203,8 @@ def _ct2_vocabulary(model_dir: Path) -> list[str]:
 def measure_torch(hf_dir: Path, prompt_ids: list[int], new_tokens: int, threads: int,
                   dtype: str = "float32", repeats: int = 1, warmup: int = 4) -> dict[str, Any]:
     """transformers model, greedy loop with the KV cache (prefill computes the last logits only)."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    import torch  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
+    from transformers import AutoModelForCausalLM  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
@@ -278,7 +278,7 @@ def measure_llama(gguf: Path, prompt_ids: list[int], new_tokens: int, threads: i
 
 def measure_bandwidth(threads: int, gib: float = 1.0, repeats: int = 7) -> dict[str, Any]:
     """Read bandwidth: a ``threads``-thread torch sum over a float32 array larger than any cache."""
-    import torch
+    import torch  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
 
     torch.set_num_threads(threads)
     a = torch.ones(int(gib * (1 << 30)) // 4, dtype=torch.float32)
@@ -321,10 +321,10 @@ def _atomic_dir(dest: Path, make: Callable[[Path], Any]) -> Path:
 def prepare_hf(model: str) -> Path:
     """The transformers folder of ``model`` (built and cached on first use)."""
     if model == "mini":
-        from training.build import adapter_sha256, merge
+        from training.build import adapter_sha256, merge  # noqa: PLC0415 -- ctranslate2/torch via training.*: only while preparing models
 
         if not (BASE_DIR / "config.json").is_file():
-            from training.base_models import prepare_base
+            from training.base_models import prepare_base  # noqa: PLC0415 -- ctranslate2/torch via training.*: only while preparing models
 
             prepare_base("smollm2", BASE_DIR)
         key = adapter_sha256(ADAPTER)[:12]
@@ -334,8 +334,8 @@ def prepare_hf(model: str) -> Path:
     tok_dir = prepare_hf("mini")  # the shared tokenizer: every model gets the same prompt ids
 
     def make(out: Path) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
+        import torch  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
+        from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
 
         tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
         config = Qwen2Config(
@@ -353,8 +353,8 @@ def prepare_hf(model: str) -> Path:
 
 
 def prepare_ct2(model: str, hf_dir: Path) -> Path:
-    from training.build import adapter_sha256
-    from training.convert import build_bundle
+    from training.build import adapter_sha256  # noqa: PLC0415 -- ctranslate2/torch via training.*: only while preparing models
+    from training.convert import build_bundle  # noqa: PLC0415 -- ctranslate2/torch via training.*: only while preparing models
 
     def make(out: Path) -> None:
         build_bundle(hf_dir, out, name=f"bench-{model}", version="0.0.0",
@@ -377,11 +377,11 @@ def prepare(model: str, quants: list[str], threads: int) -> ModelFiles:
 
 def prompt_ids(tokenizer_dir: Path, target: int) -> list[int]:
     """The impression_generation prompt over the sample reports, cut to about ``target`` tokens."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
 
-    from integration.inference import prompting
-    from integration.samples import sample_texts
-    from integration.tasks import TaskInput, get_task
+    from integration.inference import prompting  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
+    from integration.samples import sample_texts  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
+    from integration.tasks import TaskInput, get_task  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     task = get_task("impression_generation")
@@ -440,8 +440,8 @@ def run_subprocess(job: dict[str, Any], timeout: float, echo: Callable[[str], No
     result, stderr = run_child(Path(__file__).resolve(), "--worker", job, timeout, echo,
                                env=child_env(job.get("threads", 1), **extra))
     if "error" not in result:
-        picked = [l.split("[info]", 1)[1].strip(" -") for l in stderr.splitlines()
-                  if "[ctranslate2]" in l and any(k in l for k in _CT2_LOG_KEYS)]
+        picked = [line.split("[info]", 1)[1].strip(" -") for line in stderr.splitlines()
+                  if "[ctranslate2]" in line and any(k in line for k in _CT2_LOG_KEYS)]
         if picked:
             result["ct2_log"] = list(dict.fromkeys(picked))
     return result
@@ -451,14 +451,14 @@ def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(l.split(":", 1)[1].strip() for l in cpuinfo.splitlines() if l.startswith("model name"))
-        flags = next(l.split(":", 1)[1].split() for l in cpuinfo.splitlines() if l.startswith("flags"))
+        info["cpu"] = next(ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name"))
+        flags = next(ln.split(":", 1)[1].split() for ln in cpuinfo.splitlines() if ln.startswith("flags"))
         info["flags"] = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16") if f in flags]
-        mem = next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+        mem = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
         info["mem_gib"] = round(int(mem.split()[1]) / (1 << 20), 1)
     except (OSError, StopIteration):
         info["cpu"] = platform.processor() or "unknown"
-    import importlib.metadata as md
+    import importlib.metadata as md  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
 
     versions = {}
     for pkg in ("ctranslate2", "llama-cpp-python", "torch", "transformers", "numpy"):
@@ -479,7 +479,7 @@ def uptime() -> str:
 
 def run_benchmark(models: list[str], engines: list[str], *, threads: int, new_tokens: int, prompt_tokens: int,
                   repeats: int, skip_torch_3b: bool, timeout: float, echo: Callable[[str], None]) -> dict[str, Any]:
-    import ctranslate2
+    import ctranslate2  # noqa: PLC0415 -- kept out of the measured child process (its RSS is the result)
 
     supported = ctranslate2.get_supported_compute_types("cpu")
     have_llama = llamacpp.available()
@@ -653,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     models = _csv(args.models, MODELS, "models")
     engines = _csv(args.engines, list(ENGINES), "engines")
-    echo = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    echo = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731 -- a one-line progress printer
     result = run_benchmark(models, engines, threads=args.threads, new_tokens=args.new_tokens,
                            prompt_tokens=args.prompt_tokens, repeats=args.repeats,
                            skip_torch_3b=args.skip_torch_3b, timeout=args.timeout, echo=echo)

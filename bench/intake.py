@@ -31,10 +31,12 @@ import argparse
 import datetime as dt
 import hashlib
 import http.client
+import importlib.metadata as md
 import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -52,6 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.results import write_section as write  # noqa: E402 -- needs the sys.path line above
+
 LUA = Path(__file__).resolve().with_name("intake_wrk.lua")
 PATH = "/fhir/DiagnosticReport"
 TOKEN = "bench-intake-token"
@@ -63,7 +67,7 @@ SECTION = "## Intake"
 
 def build_reports(prefix: str, n: int) -> list[bytes]:
     """``n`` distinct valid DiagnosticReports (compact JSON), cycling through the shipped samples."""
-    from integration.samples import diagnostic_report, sample_reports
+    from integration.samples import diagnostic_report, sample_reports  # noqa: PLC0415 -- the load-generator child imports this file: stdlib only
 
     samples = sample_reports()
     out = []
@@ -132,7 +136,7 @@ def start_server(workdir: Path, *, workers: int | None = None, threads: int | No
                  timeout: float = 120.0, app_root: Path = ROOT) -> Server:
     """gunicorn with ``app_root``'s deploy/gunicorn.conf.py and integration.wsgi:app (``app_root``
     other than this checkout, e.g. a ``git worktree`` of an older commit, measures that code)."""
-    import yaml
+    import yaml  # noqa: PLC0415 -- the load-generator child imports this file: stdlib only
 
     port = free_port()
     db = workdir / "jobs.sqlite"
@@ -212,8 +216,6 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def children_cpu_seconds() -> float:
-    import resource
-
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
 
@@ -417,7 +419,7 @@ def check_store(run: Run, db: Path, prefix: str) -> None:
 
 
 def verify_audit(path: Path) -> str:
-    from integration.audit.chain import verify
+    from integration.audit.chain import verify  # noqa: PLC0415 -- the load-generator child imports this file: stdlib only
 
     result = verify([path])
     if result.ok:
@@ -451,8 +453,6 @@ def pick_loadgen(name: str) -> str:
 
 
 def machine_info(loadgen: str) -> dict[str, Any]:
-    import importlib.metadata as md
-
     cpu = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -586,8 +586,6 @@ def markdown(result: Result) -> str:
 def write_section(path: Path, body: str) -> None:
     """Put ``body`` under the ``## Intake`` heading of ``path`` (bench/results.py: that section is
     replaced when it exists and appended otherwise; the other sections are left as they are)."""
-    from bench.results import write_section as write
-
     write(path, SECTION, "HTTP intake latency and throughput (bench/intake.py).", body)
 
 

@@ -27,6 +27,7 @@ F16 comes from the converter; Q8_0 and Q4_K_M are quantized from the F16 file wi
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import hashlib
 import importlib.util
@@ -55,7 +56,7 @@ _VENDOR_KEEP = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
 
 def llama_cpp_version() -> str | None:
     try:
-        import importlib.metadata as md
+        import importlib.metadata as md  # noqa: PLC0415 -- kept out of the measured children (bench/engine.py imports this)
 
         return md.version("llama-cpp-python")
     except Exception:
@@ -123,7 +124,7 @@ def available() -> bool:
     if importlib.util.find_spec("llama_cpp") is None:
         return False
     try:
-        import llama_cpp  # noqa: F401  (the shared library loads here)
+        import llama_cpp  # noqa: F401, PLC0415 -- optional (the bench extra); imported to load the shared library
     except Exception:
         return False
     return converter_path() is not None
@@ -133,7 +134,7 @@ def why_unavailable() -> str:
     if importlib.util.find_spec("llama_cpp") is None:
         return "llama_cpp is not installed (CMAKE_ARGS=-DGGML_NATIVE=ON pip install -e '.[bench]'; compiles llama.cpp)"
     try:
-        import llama_cpp  # noqa: F401
+        import llama_cpp  # noqa: F401, PLC0415 -- optional (the bench extra); imported to load the shared library
     except Exception as exc:  # pragma: no cover - a broken build
         return f"llama_cpp does not import: {exc}"
     if converter_path() is None:
@@ -219,7 +220,7 @@ def to_gguf(hf_dir: Path, quant: str, cache_dir: Path, *, threads: int | None = 
 
 def quantize(src: Path, dest: Path, quant: str, *, threads: int | None = None) -> None:
     """llama.cpp's quantizer through the ctypes API (what llama-quantize does)."""
-    import llama_cpp
+    import llama_cpp  # noqa: PLC0415 -- optional dependency (the bench extra)
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = _FTYPES[quant]
@@ -255,7 +256,7 @@ def _reader(gguf: Path):
     script = converter_path(extract=False)
     if script is not None and str(script.parent / "gguf-py") not in sys.path:
         sys.path.insert(0, str(script.parent / "gguf-py"))
-    from gguf import GGUFReader
+    from gguf import GGUFReader  # noqa: PLC0415 -- optional dependency (the bench extra)
 
     return GGUFReader(str(gguf))
 
@@ -277,7 +278,7 @@ class LlamaCpp:
     with the previous call is reused (llama-cpp-python's ``Llama.generate`` does this)."""
 
     def __init__(self, gguf: Path, n_threads: int, n_ctx: int = 4096, n_batch: int = 512) -> None:
-        from llama_cpp import Llama
+        from llama_cpp import Llama  # noqa: PLC0415 -- optional dependency (the bench extra)
 
         self.gguf = Path(gguf)
         self.llm = Llama(
@@ -330,8 +331,6 @@ class LlamaCpp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("fetch", help="keep the sdist of the installed llama-cpp-python (has the converter)")

@@ -56,7 +56,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import math
 import os
 import subprocess
 import sys
@@ -68,8 +67,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import engine as engine_bench  # noqa: E402  (machine info, RSS, the merged model)
-from bench.results import child_env, run_child, write_section  # noqa: E402
+# engine_bench: machine info, RSS, the merged model.
+from bench import engine as engine_bench, llamacpp  # noqa: E402 -- needs the sys.path line above
+from bench.llamacpp import LlamaCpp, to_gguf  # noqa: E402 -- needs the sys.path line above
+from bench.results import child_env, run_child, write_section  # noqa: E402 -- needs the sys.path line above
 
 SECTION = "## Pipeline"
 PATHS = ("ct2", "ct2-replicas", "ct2-generate", "ct2-report", "ct2-nospread", "ct2-before", "llama-Q4_K_M", "llama-Q8_0")
@@ -82,8 +83,8 @@ SCORED = ("n_staging", "m_staging", "radiology_nli")
 
 def iu_test_reports(data_dir: Path, n: int) -> list[dict[str, Any]]:
     """The first ``n`` IU test reports (by uid) as FHIR DiagnosticReports, paired by patient."""
-    from integration.samples import diagnostic_report
-    from training.data.iu import load_reports
+    from integration.samples import diagnostic_report  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from training.data.iu import load_reports  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     reports = sorted((r for r in load_reports(data_dir) if r.split == "test" and r.findings), key=lambda r: r.uid)
     out = []
@@ -99,8 +100,8 @@ def iu_test_reports(data_dir: Path, n: int) -> list[dict[str, Any]]:
 
 
 def plans_for(resources: list[dict[str, Any]]) -> list[Any]:
-    from integration.settings import load_settings
-    from integration.worker import plan_report
+    from integration.settings import load_settings  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.worker import plan_report  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     settings = load_settings()
     plans = []
@@ -129,9 +130,9 @@ def wait_for_go(job: dict[str, Any]) -> None:
 
 
 def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
-    from integration.inference import Router
-    from integration.inference.engine import Engine
-    from integration.worker import collect_results
+    from integration.inference import Router  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.inference.engine import Engine  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.worker import collect_results  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     resources = iu_test_reports(Path(job["data_dir"]), job["reports"] + 1)
     warm, resources = resources[:1], resources[1:]
@@ -179,12 +180,11 @@ def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_llama(job: dict[str, Any]) -> dict[str, Any]:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
-    from bench.llamacpp import LlamaCpp
-    from integration.inference import prompting
-    from integration.inference.bundle import load_bundle
-    from integration.tasks import get_task
+    from integration.inference import prompting  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.inference.bundle import load_bundle  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.tasks import get_task  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     bundle = load_bundle(Path(job["bundle"]), verify_hash=False)
     tokenizer = AutoTokenizer.from_pretrained(str(bundle.tokenizer_dir))
@@ -223,10 +223,10 @@ def run_llama(job: dict[str, Any]) -> dict[str, Any]:
 
 def run_scoring(job: dict[str, Any]) -> dict[str, Any]:
     """Seconds per scored answer: shared-prefix scoring (the engine) vs full-sequence score_batch."""
-    from integration.fhir.report import report_text
-    from integration.inference.bundle import load_bundle
-    from integration.inference.engine import Engine, Request
-    from integration.tasks import TaskInput, get_task
+    from integration.fhir.report import report_text  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.inference.bundle import load_bundle  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.inference.engine import Engine, Request  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.tasks import TaskInput, get_task  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     engine = Engine(load_bundle(Path(job["bundle"]), verify_hash=False), threads=job["threads"],
                     max_batch_size=job["max_batch_size"], cpu_isa=job.get("cpu_isa"))
@@ -267,8 +267,6 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     if kind == "scoring":
         return run_scoring(job)
     if kind == "gguf":
-        from bench.llamacpp import to_gguf
-
         hf = engine_bench.prepare_hf("mini")
         return {"gguf": str(to_gguf(hf, job["quant"], engine_bench.GGUF_CACHE, threads=job["threads"]))}
     raise ValueError(kind)
@@ -302,7 +300,7 @@ def in_processes(job: dict[str, Any], procs: int, timeout: float, echo: Callable
         results = []
         for child in children:
             out, _ = child.communicate(timeout=timeout)
-            got = [json.loads(l[len("RESULT "):]) for l in out.splitlines() if l.startswith("RESULT ")]
+            got = [json.loads(ln[len("RESULT "):]) for ln in out.splitlines() if ln.startswith("RESULT ")]
             if not got:
                 return {"error": f"a worker process exited {child.returncode} without a result"}
             results.append(got[0])
@@ -339,8 +337,6 @@ def run_benchmark(paths: list[str], *, data_dir: Path, bundle: Path, reports: in
             echo(f"-- {name}")
             job = {**base, "threads": n_threads}
             if path.startswith("llama-"):
-                from bench import llamacpp
-
                 if not llamacpp.available():
                     result["paths"][name] = {"error": f"not run: {llamacpp.why_unavailable()}"}
                     continue
@@ -416,7 +412,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:] == ["--child"]:
-        from integration.audit import configure_logging
+        from integration.audit import configure_logging  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
         configure_logging("WARNING")  # stdout is the parent's channel (READY, RESULT)
         job = json.loads(sys.stdin.readline())
@@ -427,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", type=Path, default=ROOT / "models" / "radlite-mini")
     ap.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {','.join(PATHS)}")
     ap.add_argument("--reports", type=int, default=24)
-    from integration.settings import load_settings
+    from integration.settings import load_settings  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     configured = load_settings()  # the defaults are what the worker runs with
     ap.add_argument("--batch-reports", type=int, default=configured.worker.batch_size,

@@ -47,7 +47,7 @@ limit_request_fields = 100
 # Transfer-Encoding: 400) itself, with an HTML page and no setting to change it: answer them with a
 # FHIR OperationOutcome like every other error (integration/gunicorn_errors.py says how, and what
 # stays HTML). Done here, in the master, so every worker forked from it inherits it.
-from integration.gunicorn_errors import install as _install_json_errors  # noqa: E402
+from integration.gunicorn_errors import install as _install_json_errors  # noqa: E402 -- next to the settings it explains; runs in the master
 
 _install_json_errors()
 
@@ -66,6 +66,6 @@ def on_starting(server):
 
 def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # noqa: PLC0415 -- multiprocess mode only; the master otherwise never loads prometheus_client
 
         multiprocess.mark_process_dead(worker.pid)

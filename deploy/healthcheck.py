@@ -12,6 +12,6 @@ url = os.environ.get("RADLITE_HEALTH_URL", "http://127.0.0.1:8000/healthz")
 try:
     with urllib.request.urlopen(url, timeout=4) as resp:  # noqa: S310 -- a fixed local URL
         sys.exit(0 if resp.status == 200 else 1)
-except Exception as exc:  # noqa: BLE001
+except Exception as exc:  # noqa: BLE001 -- any failure means unhealthy
     print(f"unhealthy: {url}: {type(exc).__name__}", file=sys.stderr)
     sys.exit(1)

@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from integration.api import (PROBE_ENDPOINTS, PUBLIC_ENDPOINTS, EXTENSION, Runtime, register_blueprints,
-                             required_scope, runtime)
+from integration.api import (
+    EXTENSION,
+    PROBE_ENDPOINTS,
+    PUBLIC_ENDPOINTS,
+    Runtime,
+    register_blueprints,
+    required_scope,
+    runtime,
+)
 from integration.api.auth import TokenAuth, allows
 from integration.api.context import request_correlation_id
 from integration.api.errors import ApiError, register_error_handlers

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
+from integration.settings import SettingsError, load_settings
+
 
 def _settings(ctx: click.Context):
-    from integration.settings import SettingsError, load_settings
-
     root = ctx.find_root()
     try:
         return load_settings((root.obj or {}).get("config_file"))
@@ -22,7 +22,7 @@ def _settings(ctx: click.Context):
 
 
 def _default_files(ctx: click.Context) -> list[Path]:
-    from integration.audit.chain import rotated
+    from integration.audit.chain import rotated  # noqa: PLC0415 -- structlog: off CLI start-up
 
     file = _settings(ctx).audit.file
     if file is None:
@@ -34,8 +34,7 @@ def _default_files(ctx: click.Context) -> list[Path]:
 
 
 def _use_secret(ctx: click.Context, secret_file: str | None) -> None:
-    from integration.audit import load_secret, set_secret
-    from integration.settings import SettingsError, load_settings
+    from integration.audit import load_secret, set_secret  # noqa: PLC0415 -- structlog: off CLI start-up
 
     if secret_file:
         set_secret(load_secret(file=Path(secret_file)))
@@ -53,7 +52,7 @@ def _use_secret(ctx: click.Context, secret_file: str | None) -> None:
 
 def _chains(files: list[Path]) -> "OrderedDict[tuple[str, str], list[Path]]":
     """Group files into chains by directory and base name (``audit.jsonl``, ``audit.jsonl.3`` ...)."""
-    from integration.audit.chain import _ROTATED, expand
+    from integration.audit.chain import _ROTATED, expand  # noqa: PLC0415 -- structlog: off CLI start-up
 
     groups: OrderedDict[tuple[str, str], list[Path]] = OrderedDict()
     for p in expand(files):
@@ -83,7 +82,7 @@ def audit() -> None:
 def verify_cmd(ctx, paths, anchors, anchor_logs, expect_last, expect_count, partial, no_sidecar, as_json) -> None:
     """Verify the hash chain of audit FILEs (files, directories or globs; rotated files are put in
     chain order). Exit status 1 when anything was edited, deleted, inserted, reordered or cut off."""
-    from integration.audit.chain import Anchor, anchors_from_log, verify
+    from integration.audit.chain import Anchor, anchors_from_log, verify  # noqa: PLC0415 -- structlog: off CLI start-up
 
     try:
         given = [Anchor.parse(a) for a in anchors]
@@ -123,7 +122,7 @@ def verify_cmd(ctx, paths, anchors, anchor_logs, expect_last, expect_count, part
 @click.pass_context
 def anchor_cmd(ctx, paths) -> None:
     """Print SEQ:HASH of the last record, to keep outside this machine (verify --anchor)."""
-    from integration.audit.chain import records
+    from integration.audit.chain import records  # noqa: PLC0415 -- structlog: off CLI start-up
 
     last = None
     for _, _, rec in records([Path(p) for p in paths] if paths else _default_files(ctx)):
@@ -150,8 +149,8 @@ def anchor_cmd(ctx, paths) -> None:
 @click.pass_context
 def query_cmd(ctx, paths, reports, jobs, cids, events, since, until, as_json, limit, secret_file) -> None:
     """Show audit records matching every given filter, oldest first."""
-    from integration.audit import hash_id
-    from integration.audit.query import Filter, parse_time, query, report_hash, table
+    from integration.audit import hash_id  # noqa: PLC0415 -- structlog: off CLI start-up
+    from integration.audit.query import Filter, parse_time, query, report_hash, table  # noqa: PLC0415 -- structlog: off CLI start-up
 
     needs_secret = any(not r.startswith("h:") for r in reports) or bool(jobs) or bool(reports)
     if needs_secret:
@@ -186,8 +185,8 @@ def query_cmd(ctx, paths, reports, jobs, cids, events, since, until, as_json, li
 @click.pass_context
 def hash_id_cmd(ctx, value, as_report, secret_file) -> None:
     """Print the keyed hash of an identifier, to find it in the logs (needs the site secret)."""
-    from integration.audit import hash_id
-    from integration.audit.query import report_hash
+    from integration.audit import hash_id  # noqa: PLC0415 -- structlog: off CLI start-up
+    from integration.audit.query import report_hash  # noqa: PLC0415 -- structlog: off CLI start-up
 
     _use_secret(ctx, secret_file)
     click.echo(report_hash(value, hash_id) if as_report else hash_id(value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -9,7 +10,10 @@ from pathlib import Path
 import click
 
 from integration.audit_cli import audit as audit_group
-from integration.settings import SettingsError, load_settings
+from integration.db_cli import db_group
+from integration.doctor import doctor_cmd, masked_url
+from integration.mappings_cli import register as register_mappings
+from integration.settings import SettingsError, check_settings, load_settings
 
 
 @click.group()
@@ -34,7 +38,7 @@ def _service_settings(ctx: click.Context):
     the same way in every process, so hashed ids match across intake, worker and write-back.
     A secret that cannot protect identifiers (unset, public, a placeholder, too short) stops the
     process here, unless audit.allow_development_key (integration/audit/secret.py)."""
-    from integration.audit import AuditKeyError, configure_logging, use_service_secret
+    from integration.audit import AuditKeyError, configure_logging, use_service_secret  # noqa: PLC0415 -- structlog: off CLI start-up
 
     settings = _settings(ctx)
     _check_settings(settings)
@@ -50,10 +54,8 @@ def _service_settings(ctx: click.Context):
 def _audit_loaded(settings) -> None:
     """Record which configuration and mappings this process runs with, as hashes an auditor can
     compare across processes and over time (the files themselves hold no PHI, but may hold paths)."""
-    import hashlib
-
-    from integration.audit import audit
-    from integration.writeback.mappings import mappings_digest
+    from integration.audit import audit  # noqa: PLC0415 -- structlog: off CLI start-up
+    from integration.writeback.mappings import mappings_digest  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
 
     canon = settings.model_dump_json(exclude={"sources"})
     audit("config.loaded", sha256=hashlib.sha256(canon.encode("utf-8")).hexdigest(),
@@ -64,8 +66,6 @@ def _audit_loaded(settings) -> None:
 
 def _check_settings(settings) -> None:
     """Cross-field checks at service startup (routes name known bundles, rules name runnable tasks)."""
-    from integration.settings import check_settings
-
     problems = check_settings(settings)
     if problems:
         raise click.ClickException("invalid settings:\n  " + "\n  ".join(problems))
@@ -73,7 +73,7 @@ def _check_settings(settings) -> None:
 
 def _check_mappings(settings):
     """Load the mapping files; a broken one stops the process with file:line messages."""
-    from integration.writeback.mappings import MappingError, load_mappings
+    from integration.writeback.mappings import MappingError, load_mappings  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
 
     try:
         return load_mappings(settings.writeback.mappings_dir)
@@ -84,10 +84,9 @@ def _check_mappings(settings):
 def _open_store(settings):
     """The job store; a database whose schema is not current, or a SQLite file that
     ``PRAGMA quick_check`` finds damaged, stops the command with the fix."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import OperationalError  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
-    from integration.doctor import masked_url
-    from integration.store import JobStore, StoreCorrupt, StoreError
+    from integration.store import JobStore, StoreCorrupt, StoreError  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     try:
         return JobStore(settings.store.url, max_inference_attempts=settings.store.max_inference_attempts,
@@ -103,7 +102,7 @@ def _open_store(settings):
 
 
 def _router(ctx: click.Context, bundle: str | None):
-    from integration.inference import Router
+    from integration.inference import Router  # noqa: PLC0415 -- ctranslate2: off CLI start-up
 
     return Router.from_settings(_settings(ctx).inference, bundle)
 
@@ -129,11 +128,11 @@ def _read_text(value: str | None, file: str | None, what: str) -> str | None:
 @click.pass_context
 def run_task(ctx, task_name, text, text_file, prior, prior_file, hypothesis, question, bundle, mode) -> None:
     """Run one task on one report and print the typed result as JSON."""
-    from integration.audit import configure_logging
-    from integration.inference import BundleError, Output, Request
-    from integration.inference.engine import PromptTooLong
-    from integration.tasks import TaskInput, TaskResult, get_task
-    from integration.worker import decided_record
+    from integration.audit import configure_logging  # noqa: PLC0415 -- structlog: off CLI start-up
+    from integration.inference import BundleError, Output, Request  # noqa: PLC0415 -- ctranslate2: off CLI start-up
+    from integration.inference.engine import PromptTooLong  # noqa: PLC0415 -- ctranslate2: off CLI start-up
+    from integration.tasks import TaskInput, TaskResult, get_task  # noqa: PLC0415 -- the task registry (~40 ms): off CLI start-up
+    from integration.worker import decided_record  # noqa: PLC0415 -- ctranslate2/sqlalchemy: off CLI start-up
 
     configure_logging("WARNING")  # stdout carries the JSON result only; logs go to stderr
 
@@ -192,7 +191,7 @@ _METRICS_OPTION = click.option(
 
 
 def _serve_metrics(listen: str | None) -> None:
-    from integration import metrics
+    from integration import metrics  # noqa: PLC0415 -- prometheus_client: off CLI start-up
 
     try:
         where = metrics.serve(listen)
@@ -211,8 +210,8 @@ def _serve_metrics(listen: str | None) -> None:
 def worker(ctx, once: bool, previews_only: bool, metrics_listen: str | None) -> None:
     """Run the inference worker: answer $preview requests first, then claim received jobs, run
     their tasks, store the results."""
-    from integration.inference import Router
-    from integration.worker import Worker
+    from integration.inference import Router  # noqa: PLC0415 -- ctranslate2: off CLI start-up
+    from integration.worker import Worker  # noqa: PLC0415 -- ctranslate2/sqlalchemy: off CLI start-up
 
     settings = _service_settings(ctx)
     mappings = _check_mappings(settings)  # kept for previews
@@ -238,17 +237,17 @@ def worker(ctx, once: bool, previews_only: bool, metrics_listen: str | None) -> 
 @click.pass_context
 def serve(ctx, host: str, port: int, inline_previews: bool) -> None:
     """Run the FHIR intake API (development server; use gunicorn in production)."""
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import run_simple  # noqa: PLC0415 -- werkzeug's server: off CLI start-up
 
-    from integration.app import create_app
-    from integration.writeback.mappings import MappingError
+    from integration.app import create_app  # noqa: PLC0415 -- flask app + sqlalchemy: off CLI start-up
+    from integration.writeback.mappings import MappingError  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
 
     settings = _service_settings(ctx)
     try:
         app = create_app(settings, _open_store(settings))
         if inline_previews:
-            from integration.api import preview as preview_api
-            from integration.preview import Previewer
+            from integration.api import preview as preview_api  # noqa: PLC0415 -- flask app + sqlalchemy: off CLI start-up
+            from integration.preview import Previewer  # noqa: PLC0415 -- ctranslate2/requests: off CLI start-up
 
             preview_api.init_app(app, Previewer.from_settings(settings))
     except (SettingsError, MappingError) as exc:
@@ -270,9 +269,9 @@ def serve(ctx, host: str, port: int, inline_previews: bool) -> None:
 @click.pass_context
 def scheduler(ctx, once: bool, metrics_listen: str | None) -> None:
     """Run the write-back scheduler (exactly one writes: guarded by the store lock "scheduler")."""
-    from integration.fhir.report import report_char_limit
-    from integration.writeback import AuthConfigError, FhirClient, MappingError, load_mappings
-    from integration.writeback.scheduler import WritebackScheduler
+    from integration.fhir.report import report_char_limit  # noqa: PLC0415 -- integration.fhir (~15 ms): off CLI start-up
+    from integration.writeback import AuthConfigError, FhirClient, MappingError, load_mappings  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
+    from integration.writeback.scheduler import WritebackScheduler  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
 
     settings = _service_settings(ctx)
     try:
@@ -328,9 +327,9 @@ def jobs_retry(ctx, job_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def demo(ctx, workdir: str, keep_server: bool) -> None:
     """The main job end to end: FHIR server, intake, worker, write-back on the sample reports."""
-    from integration.audit import configure_logging
-    from integration.demo import DemoError, describe, run_demo
-    from integration.inference import BundleError
+    from integration.audit import configure_logging  # noqa: PLC0415 -- structlog: off CLI start-up
+    from integration.demo import DemoError, describe, run_demo  # noqa: PLC0415 -- requests + the whole stack: off CLI start-up
+    from integration.inference import BundleError  # noqa: PLC0415 -- ctranslate2: off CLI start-up
 
     settings = _settings(ctx)
     configure_logging("WARNING")
@@ -344,7 +343,7 @@ def demo(ctx, workdir: str, keep_server: bool) -> None:
 def _register_training() -> None:
     # The training verbs need the `train` extra (torch, peft); serving installs can lack it.
     try:
-        from training.cli import eval_cases_cmd, eval_cmd, model
+        from training.cli import eval_cases_cmd, eval_cmd, model  # noqa: PLC0415 -- optional: guarded for installs without the train extra
     except ImportError:
         return
     cli.add_command(model)
@@ -354,28 +353,12 @@ def _register_training() -> None:
 
 _register_training()
 
-
-def _register_mappings() -> None:
-    # `radlite mappings validate` and `radlite preview` (integration/mappings_cli.py).
-    from integration.mappings_cli import register
-
-    register(cli)
-
-
-_register_mappings()
+# `radlite mappings validate` and `radlite preview` (integration/mappings_cli.py).
+register_mappings(cli)
 cli.add_command(audit_group)
-
-
-def _register_ops() -> None:
-    # `radlite db upgrade|current|check|backup` (integration/db_cli.py) and `radlite doctor` (integration/doctor.py).
-    from integration.db_cli import db_group
-    from integration.doctor import doctor_cmd
-
-    cli.add_command(db_group)
-    cli.add_command(doctor_cmd)
-
-
-_register_ops()
+# `radlite db upgrade|current|check|backup` (integration/db_cli.py) and `radlite doctor` (integration/doctor.py).
+cli.add_command(db_group)
+cli.add_command(doctor_cmd)
 
 
 def main() -> None:

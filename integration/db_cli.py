@@ -18,6 +18,9 @@ from pathlib import Path
 
 import click
 
+from integration.doctor import masked_url
+from integration.settings import SettingsError, load_settings
+
 # How many problems of a damaged file `db check` lists (SQLite stops counting there too).
 SHOWN_PROBLEMS = 10
 PG_INTEGRITY = ("integrity: PostgreSQL pages are not checked here (connection and schema only); use pg_amcheck "
@@ -28,8 +31,6 @@ PG_BACKUP = ("store.url is PostgreSQL: back it up with its own tools, e.g. `umas
 
 
 def _store_url(ctx: click.Context) -> str:
-    from integration.settings import SettingsError, load_settings
-
     root = ctx.find_root()
     try:
         return load_settings((root.obj or {}).get("config_file")).store.url
@@ -47,8 +48,7 @@ def db_group() -> None:
 @click.pass_context
 def upgrade_cmd(ctx: click.Context, revision: str) -> None:
     """Migrate the database to the newest schema (safe to run concurrently and repeatedly)."""
-    from integration.doctor import masked_url
-    from integration.store.migrations import MigrationError, upgrade
+    from integration.store.migrations import MigrationError, upgrade  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     url = _store_url(ctx)
     try:
@@ -66,7 +66,7 @@ def upgrade_cmd(ctx: click.Context, revision: str) -> None:
 
 
 def _connect(ctx: click.Context):
-    from integration.store.jobs import make_engine
+    from integration.store.jobs import make_engine  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     return make_engine(_store_url(ctx))
 
@@ -75,7 +75,7 @@ def _connect(ctx: click.Context):
 @click.pass_context
 def current_cmd(ctx: click.Context) -> None:
     """Print the database's revision and the code's head; exit 1 when they differ."""
-    from integration.store.migrations import HEAD, current_revision
+    from integration.store.migrations import HEAD, current_revision  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     engine = _connect(ctx)
     try:
@@ -90,7 +90,7 @@ def current_cmd(ctx: click.Context) -> None:
 
 def _report_integrity(url: str) -> bool:
     """Print what ``PRAGMA integrity_check`` finds in the SQLite store; False when it is damaged."""
-    from integration.store.integrity import RESTORE_HINT, integrity_problems, sqlite_path
+    from integration.store.integrity import RESTORE_HINT, integrity_problems, sqlite_path  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     path = sqlite_path(url)
     if path is None:
@@ -115,8 +115,8 @@ def _report_integrity(url: str) -> bool:
 def check_cmd(ctx: click.Context) -> None:
     """Check the store's integrity (SQLite), then compare the live schema with the models; exit 1
     on any problem."""
-    from integration.store.jobs import make_engine
-    from integration.store.migrations import check_current, schema_diff
+    from integration.store.jobs import make_engine  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
+    from integration.store.migrations import check_current, schema_diff  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     url = _store_url(ctx)
     if not _report_integrity(url):
@@ -147,7 +147,7 @@ def backup_cmd(ctx: click.Context, dest: Path, force: bool) -> None:
     Uses SQLite's online backup API: one consistent snapshot of the database and its write-ahead
     log (a plain `cp` of the file misses what is still in the -wal file). Run it as the service
     user. Exit 1, leaving nothing at DEST, when the copy fails PRAGMA integrity_check."""
-    from integration.store.integrity import BackupError, backup_sqlite, sqlite_path
+    from integration.store.integrity import BackupError, backup_sqlite, sqlite_path  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     url = _store_url(ctx)
     source = sqlite_path(url)

@@ -17,10 +17,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 import requests
+from werkzeug.serving import make_server
 
+from integration.app import create_app
 from integration.devserver import MAKE_HINT, SekmetServer, free_port, sekmet_available
+from integration.inference import BundleError, Router, load_bundle
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
+from integration.store import JobStore, State
+from integration.worker import Worker
+from integration.writeback.client import FhirClient
+from integration.writeback.mappings import load_mappings
+from integration.writeback.runner import write_due
 
 
 class DemoError(Exception):
@@ -35,8 +43,6 @@ class DemoResult:
 
 
 def _start_intake(app, port: int):
-    from werkzeug.serving import make_server
-
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -62,19 +68,9 @@ def run_demo(
     echo: Callable[[str], None] = print,
     keep_server: bool = False,
 ) -> DemoResult:
-    from integration.app import create_app
-    from integration.inference import Router
-    from integration.store import JobStore, State
-    from integration.worker import Worker
-    from integration.writeback.client import FhirClient
-    from integration.writeback.mappings import load_mappings
-    from integration.writeback.runner import write_due
-
-    from integration.inference import BundleError, load_bundle
-
     if not sekmet_available():
         raise DemoError(f"the demo FHIR server is not installed: {MAKE_HINT}")
-    for name, path in settings.inference.bundles.items():
+    for path in settings.inference.bundles.values():
         try:
             load_bundle(path, verify_hash=False)
         except BundleError as exc:

@@ -30,6 +30,8 @@ from typing import Any, Callable, Mapping
 
 import click
 
+from integration.settings import SettingsError, check_settings, load_settings
+
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _MARK = {OK: "[ ok ]", WARN: "[warn]", FAIL: "[FAIL]", SKIP: "[skip]"}
 
@@ -50,7 +52,7 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
 
 def masked_url(url: str) -> str:
     try:
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import make_url  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 -- an unparsable URL is shown as "(unparsable)"
@@ -61,8 +63,6 @@ def masked_url(url: str) -> str:
 
 
 def check_config(config_file: str | None, environ: Mapping[str, str]) -> tuple[list[Finding], Any]:
-    from integration.settings import SettingsError, check_settings, load_settings
-
     try:
         settings = load_settings(config_file, environ)
     except SettingsError as exc:
@@ -79,7 +79,7 @@ def check_config(config_file: str | None, environ: Mapping[str, str]) -> tuple[l
 
 
 def check_mappings(settings) -> list[Finding]:
-    from integration.writeback.mappings import MappingError, load_mappings
+    from integration.writeback.mappings import MappingError, load_mappings  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
 
     directory = settings.writeback.mappings_dir
     try:
@@ -100,9 +100,8 @@ def _routed_tasks(settings) -> set[str]:
 
 
 def check_bundles(settings) -> list[Finding]:
-    from integration.inference import BundleError, load_bundle
-
-    from integration.api.health import used_bundles
+    from integration.api.health import used_bundles  # noqa: PLC0415 -- flask app + sqlalchemy: off CLI start-up
+    from integration.inference import BundleError, load_bundle  # noqa: PLC0415 -- ctranslate2: off CLI start-up
 
     inf = settings.inference
     out, loaded = [], {}
@@ -145,8 +144,8 @@ def check_bundles(settings) -> list[Finding]:
 
 
 def check_database(settings, timeout: float = 5.0) -> list[Finding]:
-    from integration.store.jobs import make_engine
-    from integration.store.migrations import check_current, schema_diff
+    from integration.store.jobs import make_engine  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
+    from integration.store.migrations import check_current, schema_diff  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     url = settings.store.url
     shown = masked_url(url)
@@ -167,7 +166,7 @@ def check_database(settings, timeout: float = 5.0) -> list[Finding]:
         return damaged
     try:
         if url.startswith("postgresql"):
-            from sqlalchemy import create_engine
+            from sqlalchemy import create_engine  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
             # A host that drops packets must not hang the doctor for the TCP timeout.
             engine = create_engine(url, connect_args={"connect_timeout": max(1, int(timeout))})
@@ -181,7 +180,7 @@ def check_database(settings, timeout: float = 5.0) -> list[Finding]:
         with engine.connect() as conn:
             problem = check_current(conn)
             diff = schema_diff(conn) if problem is None else []
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 -- any failure to connect is the finding
         return [Finding("database", FAIL, f"{shown}: cannot connect: {_first_line(exc)}",
                         "check that the database server is running and reachable from here, the host, port and "
                         "database name in store.url, and the password (PGPASSWORD or ~/.pgpass, never in a "
@@ -192,7 +191,7 @@ def check_database(settings, timeout: float = 5.0) -> list[Finding]:
         return [Finding("database", FAIL, f"{shown}: {problem}",
                         "run `radlite db upgrade` (safe to run from several hosts at once)")]
     if diff:
-        from integration.store.migrations import _describe
+        from integration.store.migrations import _describe  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
         return [Finding("database", FAIL, f"{shown}: schema differs from this version's models: {_describe(diff)}",
                         "the database was changed outside the migrations: restore it or migrate it by hand, "
@@ -203,7 +202,7 @@ def check_database(settings, timeout: float = 5.0) -> list[Finding]:
 
 def _sqlite_findings(url: str, shown: str) -> list[Finding]:
     """FAIL when ``PRAGMA quick_check`` finds the SQLite file damaged (what the services refuse)."""
-    from integration.store.integrity import integrity_problems, sqlite_path
+    from integration.store.integrity import integrity_problems, sqlite_path  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     path = sqlite_path(url)
     if path is None:
@@ -221,7 +220,7 @@ def _sqlite_findings(url: str, shown: str) -> list[Finding]:
 
 def _mode_findings(url: str) -> list[Finding]:
     """WARN when group or others may read the SQLite file or its -wal/-shm (they hold report texts)."""
-    from integration.store.integrity import open_modes, sqlite_path
+    from integration.store.integrity import open_modes, sqlite_path  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
 
     path = sqlite_path(url)
     opened = open_modes(path) if path is not None else {}
@@ -235,7 +234,7 @@ def _mode_findings(url: str) -> list[Finding]:
 def _secret_findings(a, environ: Mapping[str, str]) -> list[Finding]:
     """The audit secret judged by the rules the services start with (integration/audit/secret.py):
     FAIL where they would refuse to start, WARN where audit.allow_development_key lets them."""
-    from integration.audit.secret import fix_hint, key_problem, load_secret, secret_source
+    from integration.audit.secret import fix_hint, key_problem, load_secret, secret_source  # noqa: PLC0415 -- structlog: off CLI start-up
 
     if a.secret_file is not None:
         p = Path(a.secret_file)
@@ -271,7 +270,7 @@ def check_audit(settings, environ: Mapping[str, str]) -> list[Finding]:
 
 
 def check_fhir(settings, timeout: float) -> list[Finding]:
-    import requests
+    import requests  # noqa: PLC0415 -- requests: off CLI start-up
 
     base = settings.ehr.base_url.rstrip("/")
     try:
@@ -328,9 +327,9 @@ def _report_check_findings(mode: str, cap: dict[str, Any]) -> list[Finding]:
 
 
 def check_auth(settings, timeout: float, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    import requests
+    import requests  # noqa: PLC0415 -- requests: off CLI start-up
 
-    from integration.writeback.client import AuthConfigError, FhirClient, WritebackError, auth_from_settings
+    from integration.writeback.client import AuthConfigError, FhirClient, WritebackError, auth_from_settings  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
 
     auth = settings.ehr.auth
     if auth.mode == "none":
@@ -408,7 +407,7 @@ def run_checks(config_file: str | None = None, environ: Mapping[str, str] | None
     else:
         try:
             findings.extend(check_auth(settings, network_timeout, environ))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 -- a crashing check is reported, the rest still run
             findings.append(Finding("auth", FAIL, f"the check itself failed: {_first_line(exc)}",
                                     "report this as a bug, with the line above"))
     return findings

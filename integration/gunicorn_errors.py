@@ -66,7 +66,7 @@ def outcome_body(status: int) -> bytes:
 def write_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     """Drop-in for ``gunicorn.util.write_error``: the same status line and ``Connection: close``,
     an OperationOutcome body instead of HTML. ``mesg`` (which quotes the request) is not sent."""
-    from gunicorn import util
+    from gunicorn import util  # noqa: PLC0415 -- optional dependency (gunicorn, the deploy extra)
 
     body = outcome_body(int(status_int))
     # ``reason`` is gunicorn's own phrase ("Bad Request", "URI Too Long"...), never request data.
@@ -87,7 +87,7 @@ def install() -> bool:
     if _installed:
         return True
     try:
-        from gunicorn import util
+        from gunicorn import util  # noqa: PLC0415 -- optional dependency (gunicorn, the deploy extra)
     except ImportError:
         return False
     original = getattr(util, "write_error", None)

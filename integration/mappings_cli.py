@@ -22,10 +22,10 @@ from pathlib import Path
 
 import click
 
+from integration.settings import SettingsError, startup_settings
+
 
 def _settings(ctx: click.Context):
-    from integration.settings import SettingsError, startup_settings
-
     root = ctx.find_root()
     try:
         return startup_settings((root.obj or {}).get("config_file"))
@@ -44,7 +44,7 @@ def mappings_group() -> None:
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
     """Validate mapping FILES or directories (default: writeback.mappings_dir of the config)."""
-    from integration.writeback.mappings import validate_paths
+    from integration.writeback.mappings import validate_paths  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
 
     if not paths:
         paths = (_settings(ctx).writeback.mappings_dir,)
@@ -71,12 +71,12 @@ def preview(ctx: click.Context, report_file: Path, prior_file: Path | None, outp
     """Print the transaction Bundle the write-back would write for the DiagnosticReport in
     REPORT_FILE (JSON; - for stdin): routing rules, inference with the configured bundles and the
     write-back's bundle assembly, with nothing stored and nothing sent."""
-    from integration.audit import configure_logging
-    from integration.inference import BundleError
-    from integration.preview import Previewer
-    from integration.store import StoreError
-    from integration.writeback.bundle import BuildError
-    from integration.writeback.mappings import MappingError
+    from integration.audit import configure_logging  # noqa: PLC0415 -- structlog: off CLI start-up
+    from integration.inference import BundleError  # noqa: PLC0415 -- ctranslate2: off CLI start-up
+    from integration.preview import Previewer  # noqa: PLC0415 -- ctranslate2/requests: off CLI start-up
+    from integration.store import StoreError  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
+    from integration.writeback.bundle import BuildError  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
+    from integration.writeback.mappings import MappingError  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
 
     configure_logging("WARNING")  # stdout carries the Bundle only; logs go to stderr
     settings = _settings(ctx)
@@ -102,10 +102,10 @@ def preview(ctx: click.Context, report_file: Path, prior_file: Path | None, outp
 def _read_report(path: Path, ehr_base_url: str | None) -> dict:
     """A DiagnosticReport from a JSON file, with the intake's JSON rules and FHIR checks
     (``ehr_base_url``: the configured EHR base, on which absolute subject references are allowed)."""
-    from integration.api.errors import ApiError
-    from integration.api.body import parse_json
-    from integration.fhir.issues import has_errors
-    from integration.fhir.report import check_report
+    from integration.api.body import parse_json  # noqa: PLC0415 -- flask app + sqlalchemy: off CLI start-up
+    from integration.api.errors import ApiError  # noqa: PLC0415 -- flask app + sqlalchemy: off CLI start-up
+    from integration.fhir.issues import has_errors  # noqa: PLC0415 -- integration.fhir (~15 ms): off CLI start-up
+    from integration.fhir.report import check_report  # noqa: PLC0415 -- integration.fhir (~15 ms): off CLI start-up
 
     data = sys.stdin.buffer.read() if str(path) == "-" else _read_bytes(path)
     try:

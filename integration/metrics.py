@@ -39,7 +39,7 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
@@ -245,8 +245,6 @@ def render(store_counts: Callable[[], dict[str, int]] | None = None, collectors:
     ``collectors`` report (read in this process at scrape time, e.g. the EHR probe)."""
     registry = CollectorRegistry(auto_describe=False)
     if multiprocess_dir():
-        from prometheus_client import multiprocess
-
         multiprocess.MultiProcessCollector(registry)
     else:
         # The process's own metrics: a throwaway registry that delegates to the default one.
@@ -288,7 +286,6 @@ def serve(listen: str | int | None) -> tuple[str, int] | None:
     where = parse_listen(listen)
     if where is None:
         return None
-    from prometheus_client import start_http_server
 
     start_http_server(where[1], addr=where[0])
     return where

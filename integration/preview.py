@@ -32,9 +32,10 @@ from typing import Any, Callable
 from integration.inference import Router
 from integration.settings import Settings
 from integration.store.jobs import report_identity
+from integration.store.models import utcnow
 from integration.worker import ReportPlan, infer_report
 from integration.writeback.bundle import Plan, plan_transaction
-from integration.writeback.mappings import Mappings
+from integration.writeback.mappings import Mappings, load_mappings
 
 
 @dataclass
@@ -94,8 +95,6 @@ def preview_report(
 def store_prior(store, resource: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
     """The patient's most recent earlier report in ``store`` (read only), as the worker finds it
     for a report received now."""
-    from integration.store.models import utcnow
-
     def find() -> dict[str, Any] | None:
         key, _ = report_identity(resource)
         probe = SimpleNamespace(subject_ref=(resource.get("subject") or {}).get("reference") or None,
@@ -122,8 +121,6 @@ class Previewer:
 
     @classmethod
     def from_settings(cls, settings: Settings, mappings: Mappings | None = None) -> "Previewer":
-        from integration.writeback.mappings import load_mappings
-
         if mappings is None:
             mappings = load_mappings(settings.writeback.mappings_dir)
         return cls(settings, mappings)

@@ -9,6 +9,7 @@ several reports can share a timestamp; the overlap is absorbed by the same idemp
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,6 @@ def _last_updated(resource: dict[str, Any]) -> str | None:
 
 
 def _instant(value: str):
-    import datetime as dt
-
     try:
         return dt.datetime.fromisoformat(value)
     except ValueError:

@@ -80,7 +80,7 @@ class DecisionSettings(_Section):
     @field_validator("min_confidence")
     @classmethod
     def _known_tasks(cls, value: dict[str, float]) -> dict[str, float]:
-        from integration.tasks import TASKS
+        from integration.tasks import TASKS  # noqa: PLC0415 -- the task registry (~40 ms): off CLI start-up
 
         for task, threshold in value.items():
             if task not in TASKS:
@@ -359,7 +359,7 @@ def load_settings(site_file: str | Path | None = None, environ: Mapping[str, str
 def check_settings(settings: Settings) -> list[str]:
     """Problems that involve several settings, each ``source: key: what is wrong (expected)``."""
     # Not from integration.worker: that imports the inference runtime, which a web process must not.
-    from integration.tasks import API_ONLY_TASKS, TASKS
+    from integration.tasks import API_ONLY_TASKS, TASKS  # noqa: PLC0415 -- the task registry (~40 ms): off CLI start-up
 
     out: list[str] = []
 
@@ -395,7 +395,7 @@ def check_settings(settings: Settings) -> list[str]:
                                           f"cannot run on a pushed report (expected one of {runnable})")
         if rule.fhirpath:
             try:
-                from fhirpathpy import evaluate
+                from fhirpathpy import evaluate  # noqa: PLC0415 -- fhirpathpy (antlr4, ~75 ms) only for FHIRPath route rules
 
                 # A trial run on an empty report: unknown functions and the like raise here.
                 evaluate({"resourceType": "DiagnosticReport", "status": "final"}, rule.fhirpath)

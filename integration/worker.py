@@ -30,9 +30,10 @@ from integration import metrics
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.evidence.decide import decide, threshold_for
 from integration.fhir.lifecycle import is_withdrawn
-from integration.inference import Bundle, Output, Request, Router
+from integration.fhir.report import report_text
+from integration.inference import Bundle, BundleError, Output, Request, Router
 from integration.settings import RouteRule, Settings
-from integration.store import Job, JobStore, PreviewFailure, State
+from integration.store import Job, JobStore, PreviewFailure, State, StoreError
 from integration.tasks import API_ONLY_TASKS, TASKS, TaskInput
 
 log = get_logger("radlite.worker")
@@ -68,7 +69,7 @@ def rule_matches(rule: RouteRule, resource: dict[str, Any]) -> bool:
         if not any(t.lower() in text for t in rule.text_contains):
             return False
     if rule.fhirpath:
-        from fhirpathpy import evaluate
+        from fhirpathpy import evaluate  # noqa: PLC0415 -- fhirpathpy (antlr4, ~75 ms) only for FHIRPath route rules
 
         result = evaluate(resource, rule.fhirpath)
         if not (result and all(bool(v) for v in result)):
@@ -155,8 +156,6 @@ def plan_report(resource: dict[str, Any], settings: Settings,
                 prior_resource: Callable[[], dict[str, Any] | None] | None = None) -> ReportPlan:
     """Select the tasks for a report and build their requests. ``prior_resource`` returns the
     patient's earlier report (for temporal_comparison), or None when there is none."""
-    from integration.fhir.report import report_text
-
     rule, tasks = select_tasks(resource, settings)
     text = report_text(resource)
     requests, skipped = [], {}
@@ -225,7 +224,7 @@ def _flush_logs() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 -- shutting down: never fail on a closed stream
             pass
 
 
@@ -255,7 +254,7 @@ class Worker:
     @property
     def mappings(self):
         if self._mappings is None:
-            from integration.writeback.mappings import load_mappings
+            from integration.writeback.mappings import load_mappings  # noqa: PLC0415 -- requests/jwt/cryptography only for previews
 
             self._mappings = load_mappings(self.settings.writeback.mappings_dir)
         return self._mappings
@@ -279,10 +278,8 @@ class Worker:
         """Run one claimed preview and store its answer (fenced: dropped when its request stopped
         waiting). Any error is the preview's own answer, never the worker's end; what is stored
         and logged of an unexpected one is its type, never its message (it could quote the report)."""
-        from integration.inference import BundleError
-        from integration.preview import preview_report, store_prior
-        from integration.store import StoreError
-        from integration.writeback.bundle import BuildError
+        from integration.preview import preview_report, store_prior  # noqa: PLC0415 -- import cycle: integration.preview imports this module
+        from integration.writeback.bundle import BuildError  # noqa: PLC0415 -- requests/jwt/cryptography only for previews
 
         bind_correlation_id(request.correlation_id)
         started = time.perf_counter()
@@ -297,7 +294,7 @@ class Worker:
             kind, error = PreviewFailure.BUILD.value, str(exc)
         except StoreError:
             kind, error = PreviewFailure.INVALID.value, "the report needs an id or an identifier with a value"
-        except Exception as exc:  # noqa: BLE001 - the preview fails, the worker goes on
+        except Exception as exc:  # noqa: BLE001 -- the preview fails, the worker goes on
             kind, error = PreviewFailure.EXCEPTION.value, type(exc).__name__
             log.warning("preview.failed", preview=request.id, error=type(exc).__name__)
         seconds = time.perf_counter() - started
@@ -333,7 +330,7 @@ class Worker:
                 continue
             try:
                 plans.append(self.plan(job))
-            except Exception as exc:  # noqa: BLE001 - a bad report fails alone
+            except Exception as exc:  # noqa: BLE001 -- a bad report fails alone
                 self._fail(job, f"cannot prepare report: {type(exc).__name__}: {exc}")
         clear_context()
         if not plans:
@@ -344,12 +341,12 @@ class Worker:
             return len(jobs)
         try:
             self._infer(plans)
-        except Exception:  # noqa: BLE001 - isolate the job that breaks the batch
+        except Exception:  # noqa: BLE001 -- isolate the job that breaks the batch
             log.warning("batch.failed_retrying_singly", jobs=len(plans))
             for plan in plans:
                 try:
                     self._infer([plan])
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 -- any error fails this job alone
                     self._fail(plan.job, f"inference failed: {type(exc).__name__}: {exc}")
         return len(jobs)
 

@@ -10,16 +10,22 @@ mapping or schema problem, an audit secret unfit for production, or a SQLite sto
 
 from __future__ import annotations
 
+import gc
+
+from fhir.resources.R4B.bundle import Bundle
 from flask import Flask
+
+from integration.app import create_app
+from integration.audit import configure_logging, use_service_secret
+from integration.fhir.report import check_report
+from integration.samples import sample_diagnostic_reports
+from integration.settings import startup_settings
 
 
 def service_settings(site_file: str | None = None):
     """The settings of a long-running process, with logging and the audit secret set up (the
     counterpart of ``integration.cli._service_settings``, without click). An audit secret that
     cannot protect identifiers raises AuditKeyError: gunicorn prints its one line and stops."""
-    from integration.audit import configure_logging, use_service_secret
-    from integration.settings import startup_settings
-
     settings = startup_settings(site_file)
     configure_logging(settings.audit.log_level, audit_file=settings.audit.file, max_bytes=settings.audit.max_bytes)
     use_service_secret(settings.audit)
@@ -30,11 +36,6 @@ def warm_up() -> None:
     """Build what the intake otherwise builds on its first requests: the FHIR R4B models a report
     and a Bundle are validated with (fhir.resources resolves each element's model on first use,
     about a second of CPU), so the first pushes after a (re)start are not the slow ones."""
-    from fhir.resources.R4B.bundle import Bundle
-
-    from integration.fhir.report import check_report
-    from integration.samples import sample_diagnostic_reports
-
     for report in sample_diagnostic_reports():  # every way a report carries its text
         check_report(report)
     # A Bundle is validated without its entries' resources (those go through check_report).
@@ -43,10 +44,6 @@ def warm_up() -> None:
 
 
 def create() -> Flask:
-    import gc
-
-    from integration.app import create_app
-
     app = create_app(service_settings())
     warm_up()
     # Everything built so far (modules, the FHIR models, settings, the app) lives as long as the

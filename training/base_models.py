@@ -59,7 +59,7 @@ def gguf_path(source: GgufSource) -> Path:
 
 def prepare_base(name: str, out_dir: str | Path) -> Path:
     """Write base model ``name`` (a KNOWN key, local folder or hub id) to ``out_dir``; return it."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 -- transformers (~0.4 s): only when used
 
     out = Path(out_dir)
     if name in KNOWN:

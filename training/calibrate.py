@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from integration.inference import Engine, Request
 from integration.tasks import SlotBias, Task, TaskInput, get_task
 from integration.tasks.metrics import f1
+from training.train import load_examples
 
 # Bias grid, in nats: -4 .. +8 by 0.25 (e^8 ~ 3000: a slot chosen at 1/3000 of its rival).
 GRID: tuple[float, ...] = tuple(x / 4 for x in range(-16, 33))
@@ -159,8 +160,6 @@ def slot_probs_on(engine: Engine, data_dir: str | Path, task_name: str, *, split
                   limit: int | None = None) -> tuple[list[SlotProbs], list[Any]]:
     """Run the engine's slot scoring on ``split`` rows of one task: the model's slot
     probabilities (before any calibration) and the gold values."""
-    from training.train import load_examples
-
     task = get_task(task_name)
     if engine.slot_plan(task) is None:
         raise ValueError(f"bundle {engine.bundle.name}: {task_name} cannot be slot-scored with this tokenizer")

@@ -52,7 +52,7 @@ def build_bundle(
     The bundle is assembled in a temporary sibling directory and renamed into place, so an
     interrupted build never leaves a half-written bundle where the adapter would load it.
     """
-    from ctranslate2.converters import TransformersConverter
+    from ctranslate2.converters import TransformersConverter  # noqa: PLC0415 -- pulls in torch and transformers: only when converting
 
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from tqdm import tqdm
+
 from integration.inference import Engine, Request, load_bundle
 from integration.tasks import TASKS, TaskInput, get_task
 from training.train import load_examples
@@ -40,8 +42,6 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score ``bundle_dir`` on ``split``. ``modes`` overrides a task's decoding ("score" ranks its
     label set, "generate" decodes and parses), to compare the two on the same rows."""
-    from tqdm import tqdm
-
     bundle = load_bundle(bundle_dir)
     engine = Engine(bundle, threads=threads, max_batch_size=batch_size, max_input_tokens=4096)
     by_task: dict[str, list[dict]] = defaultdict(list)
@@ -137,10 +137,10 @@ def per_label(report: dict[str, Any]) -> list[str]:
 
 
 def chart(reports: Sequence[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 -- matplotlib (the train extra): only for the chart
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 -- matplotlib (the train extra): only for the chart
 
     tasks = [t for t in TASKS if any(t in r["tasks"] for r in reports)]
     width = 0.8 / max(1, len(reports))

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from tqdm import tqdm
+
 from integration.evidence.decide import decide
 from integration.inference import Engine, Request
 from integration.tasks import TaskInput, get_task
@@ -131,7 +133,7 @@ class Curve:
 
 
 def _rouge_l(a: str, b: str) -> float:
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer  # noqa: PLC0415 -- rouge_score (nltk, ~0.3 s): only when scoring
 
     return rouge_scorer.RougeScorer(["rougeL"]).score(b, a)["rougeL"].fmeasure
 
@@ -169,8 +171,6 @@ def answers_of(task: str, record: dict[str, Any], gold: Any) -> Iterable[Answer]
 def curves_on(engine: Engine, data_dir: str | Path, tasks: Sequence[str] = TASKS, *, limit: int | None = 200,
               batch_size: int = 16, progress: bool = True) -> dict[str, Curve]:
     """Run ``engine`` over the val rows of ``tasks`` and collect each task's curve."""
-    from tqdm import tqdm
-
     rows: dict[str, list[dict]] = defaultdict(list)
     for row in load_examples(data_dir, "val"):
         if row["task"] in tasks and (limit is None or len(rows[row["task"]]) < limit):
@@ -210,10 +210,10 @@ def record(curves: dict[str, Curve], target: float = TARGET_PRECISION) -> dict[s
 
 def plot(rec: dict[str, Any], path: Path) -> None:
     """Precision against coverage per task, as the threshold rises (docs/model.md)."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 -- matplotlib (the train extra): only for the chart
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 -- matplotlib (the train extra): only for the chart
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, res in rec["tasks"].items():

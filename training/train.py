@@ -21,8 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from tqdm import tqdm
+
 from integration.inference import prompting
+from integration.inference.engine import slot_plan
 from integration.tasks import PROMPT_FORMAT_VERSION, TaskInput, get_task
+from training.build import ADAPTER_WEIGHTS, adapter_sha256
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -94,8 +98,6 @@ def non_default_options(tokenizer: Any, task: Any, answer: list[int]) -> list[in
     option where the default's token stands, so it holds for any answer only when each option is a
     single token -- otherwise this refuses rather than weight the wrong tokens. (Rebuilt per call:
     a few dozen short tokenizations, nothing beside a training step.)"""
-    from integration.inference.engine import slot_plan
-
     plan = slot_plan(tokenizer, task.slots)
     options = [tokenizer(task.slots.option_text(o), add_special_tokens=False)["input_ids"] for o in task.slots.options]
     if any(len(ids) != 1 for ids in options):
@@ -157,7 +159,7 @@ class TaskBalancedSampler:
 
 
 def collate(batch: list[Example], pad_id: int):
-    import torch
+    import torch  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
 
     width = max(len(ids) for ids, _, _ in batch)
     input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -179,7 +181,7 @@ def answer_loss(model: Any, input_ids, labels, mask, weights=None):
     The vocabulary projection is a fifth of a small model's compute and most of its activation
     memory (49k logits per token); the prompt positions never need it.
     """
-    import torch.nn.functional as F
+    import torch.nn.functional as F  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
 
     causal = model.get_base_model()
     hidden = causal.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
@@ -194,10 +196,8 @@ def answer_loss(model: Any, input_ids, labels, mask, weights=None):
 
 def load_init_adapter(model: Any, cfg: TrainConfig) -> str:
     """Load ``cfg.init_adapter``'s LoRA weights into ``model``; returns their sha256."""
-    from peft import set_peft_model_state_dict
-    from peft.utils import load_peft_weights
-
-    from training.build import ADAPTER_WEIGHTS, adapter_sha256
+    from peft import set_peft_model_state_dict  # noqa: PLC0415 -- peft (the train extra, ~2 s): only when used
+    from peft.utils import load_peft_weights  # noqa: PLC0415 -- peft (the train extra, ~2 s): only when used
 
     folder = Path(cfg.init_adapter or "")
     config_path = folder / "adapter_config.json"
@@ -227,7 +227,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def cpu_has_native_bf16() -> bool:
     """Whether oneDNN runs bfloat16 matrix products natively on this CPU."""
-    import torch
+    import torch  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
 
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -237,11 +237,10 @@ def cpu_has_native_bf16() -> bool:
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """Train and return the folder of the final adapter (``<out>/adapter``)."""
-    import torch
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
-    from peft.utils import get_peft_model_state_dict
-    from tqdm import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict  # noqa: PLC0415 -- peft (the train extra, ~2 s): only when used
+    from peft.utils import get_peft_model_state_dict  # noqa: PLC0415 -- peft (the train extra, ~2 s): only when used
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 -- transformers (~0.4 s): only when used
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@ from integration.api.errors import ApiError
 
 
 def register_blueprints(app: Flask) -> None:
-    from integration.api import capability, fhir, health, jobs, metrics, preview
+    # Loaded when an app is built: importing integration.api.body/health/errors alone (doctor,
+    # mappings_cli) does not pull in every route and, through preview, requests/jwt/cryptography.
+    from integration.api import capability, fhir, health, jobs, metrics, preview  # noqa: PLC0415 -- see above
 
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

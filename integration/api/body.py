@@ -67,7 +67,7 @@ def read_body() -> bytes:
             chunk = stream.read(min(65536, limit + 1 - total))
         except HTTPException:
             raise  # Werkzeug's ClientDisconnected (400) and the like already answer for themselves
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 -- each WSGI server raises its own types (below)
             # The WSGI server could not deliver the body: broken chunked framing raises its own
             # types (gunicorn: InvalidChunkSize, a ParseException; Werkzeug: OSError). That is the
             # request's fault, not ours: 400, not 500.

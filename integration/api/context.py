@@ -11,6 +11,7 @@ from flask import current_app, g, request
 from integration.api.auth import TokenAuth
 from integration.api.quotas import RateLimiter
 from integration.audit.aggregate import AuditAggregate
+from integration.fhir.report import report_char_limit
 from integration.settings import Settings
 from integration.store import JobStore
 
@@ -69,8 +70,6 @@ def ehr_base_url() -> str:
 def max_report_chars() -> int:
     """The most characters a report text element may have at intake (``intake.max_report_chars``,
     by default derived from ``inference.max_input_tokens``): :func:`integration.fhir.report.oversize_issues`."""
-    from integration.fhir.report import report_char_limit
-
     settings = runtime().settings
     return report_char_limit(settings.inference.max_input_tokens, settings.intake.max_report_chars)
 

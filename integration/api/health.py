@@ -22,15 +22,18 @@ probed at most every :data:`EHR_PROBE_INTERVAL` seconds) and by ``radlite doctor
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+import requests
 from flask import Blueprint, jsonify, request
+from sqlalchemy import select
 
 from integration.api.auth import allows
 from integration.api.context import runtime
+from integration.store import Job
+from integration.store.migrations import check_current
 
 bp = Blueprint("health", __name__)
 
@@ -58,11 +61,6 @@ def _short(exc: BaseException) -> str:
 def check_store(store) -> Check:
     """The store answers a trivial query and its schema is at head (a web process on an old schema
     would fail every insert)."""
-    from sqlalchemy import select
-
-    from integration.store import Job
-    from integration.store.migrations import check_current
-
     damaged = getattr(store, "damaged", None)
     if damaged:
         # The intake met a corruption error: it answers 503 to every push, so it is not ready
@@ -89,8 +87,6 @@ def used_bundles(settings) -> dict:
 def ehr_reachable(settings) -> bool:
     """Whether the EHR's FHIR server answers ``GET [base]/metadata`` (401/403 count: the server is
     there and wants a token even for its CapabilityStatement). For ``radlite_ehr_up``."""
-    import requests
-
     url = settings.ehr.base_url.rstrip("/") + "/metadata"
     timeout = min(FHIR_TIMEOUT, settings.ehr.timeout_seconds)
     try:

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from integration import metrics
 from integration.api.context import runtime
+from integration.api.health import EHR_PROBE_INTERVAL, ehr_reachable
 
 bp = Blueprint("metrics", __name__)
 
@@ -37,8 +38,6 @@ _EHR_PROBE = "radlite.ehr_probe"
 
 def _ehr_probe() -> metrics.CachedProbeCollector:
     """This app's EHR probe (one per app, so its cache spans scrapes)."""
-    from integration.api.health import EHR_PROBE_INTERVAL, ehr_reachable
-
     probe = current_app.extensions.get(_EHR_PROBE)
     if probe is None:
         settings = runtime().settings

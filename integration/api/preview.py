@@ -46,6 +46,8 @@ from integration.fhir.issues import Issue, has_errors
 from integration.fhir.outcome import fhir_response
 from integration.fhir.report import check_report, oversize_issues
 from integration.store import PreviewFailure, PreviewsFull, PreviewState, StoreError, report_identity
+from integration.writeback.bundle import BuildError
+from integration.writeback.mappings import load_mappings
 
 bp = Blueprint("preview", __name__, url_prefix="/fhir")
 
@@ -80,8 +82,6 @@ def init_app(app: Flask, previewer: Any = None) -> None:
     worker (production)."""
     settings = app.extensions["radlite"].settings
     if previewer is None:
-        from integration.writeback.mappings import load_mappings
-
         load_mappings(settings.writeback.mappings_dir)
     app.extensions[EXTENSION] = Previews(settings.preview.max_waiting_per_process, previewer)
 
@@ -196,9 +196,8 @@ def _seconds(start, end) -> float | None:
 
 def _run_inline(previewer: Any, resource: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Development only (``radlite serve --inline-previews``): run the preview in this process."""
-    from integration.inference import BundleError
-    from integration.preview import store_prior
-    from integration.writeback.bundle import BuildError
+    from integration.inference import BundleError  # noqa: PLC0415 -- dev-only inline previews: ctranslate2 stays out of the web app
+    from integration.preview import store_prior  # noqa: PLC0415 -- dev-only inline previews: ctranslate2 stays out of the web app
 
     try:
         preview = previewer.preview(resource, prior_resource=store_prior(runtime().store, resource))

@@ -29,8 +29,7 @@ from typing import Any
 import structlog
 
 from integration.audit.chain import AuditFile
-from integration.audit.secret import DEVELOPMENT_SECRET as _DEV_SECRET
-from integration.audit.secret import AuditKeyError, load_secret, use_service_secret
+from integration.audit.secret import DEVELOPMENT_SECRET as _DEV_SECRET, AuditKeyError, load_secret, use_service_secret
 
 __all__ = [
     "AuditFile", "AuditKeyError", "audit", "bind_correlation_id", "clear_context", "configure_audit_file",

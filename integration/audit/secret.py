@@ -97,7 +97,7 @@ def use_service_secret(audit_settings: Any, environ: Mapping[str, str] | None = 
     Raises :class:`AuditKeyError` (one line: what is wrong, and the fix) when the secret cannot
     protect real identifiers, unless ``audit.allow_development_key`` is set: then the service
     starts, and says in its log and audit trail that its hashes are not protected."""
-    from integration.audit import audit, get_logger, set_secret
+    from integration.audit import audit, get_logger, set_secret  # noqa: PLC0415 -- import cycle: integration.audit imports this module
 
     secret = read_configured_secret(audit_settings, environ)
     problem = key_problem(secret)

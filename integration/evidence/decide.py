@@ -45,8 +45,7 @@ import math
 import re
 from typing import Any, Iterable
 
-from integration.evidence import Fact
-from integration.evidence import changes, findings, lung_staging, rads, rads_wording, tnm
+from integration.evidence import Fact, changes, findings, lung_staging, rads, rads_wording, tnm
 from integration.evidence.text import Span, uncertain
 from integration.tasks import TaskInput
 

@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 
 from integration.evidence import Fact
-from integration.evidence.chexpert import NO_FINDING, SUPPORT_DEVICES, RuleLabeler, VENDORED_DIR, implied_labels
+from integration.evidence.chexpert import NO_FINDING, SUPPORT_DEVICES, VENDORED_DIR, RuleLabeler, implied_labels
 from integration.evidence.text import CURRENT_SECTIONS, Sentence, Span, negated, sentence_at, sentences
 
 POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"

@@ -129,8 +129,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from integration.evidence import Fact
-# The sentence/section reader .rads uses: it also honours a header that starts mid-line.
-from integration.evidence.rads import _located_sentences, severity, stated_rads
+from integration.evidence.rads import _located_sentences, severity, stated_rads  # .rads's reader: mid-line headers too
 from integration.evidence.text import Sentence, Span
 
 __all__ = ["derived_rads", "rads_exam"]

@@ -593,10 +593,8 @@ def _not_stated(s: str, start: int, end: int, *, hedge_text: tuple[str, int, int
 def _since_reset(s: str, start: int) -> str:
     """The text before ``start`` back to the last statement break ('but', ';', ', with')."""
     before = s[max(0, start - _WINDOW):start]
-    last = None
-    for last in _RESET.finditer(before):
-        pass
-    return before[last.end():] if last else before
+    ends = [m.end() for m in _RESET.finditer(before)]
+    return before[ends[-1]:] if ends else before
 
 
 def _is_prior(before: str, after: str) -> bool:

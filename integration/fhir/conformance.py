@@ -68,7 +68,7 @@ _URN = re.compile(r"^urn:(?:uuid|oid):", re.I)
 @lru_cache(maxsize=None)
 def model_class(type_name: str) -> type | None:
     """The R4B model class of a FHIR type ("Observation", "Reference", ...), or None if unknown."""
-    from fhir.resources.R4B import get_fhir_model_class
+    from fhir.resources.R4B import get_fhir_model_class  # noqa: PLC0415 -- fhir.resources models (~0.15 s) load on first validation
 
     if not isinstance(type_name, str) or not _TYPE_NAME.match(type_name):
         return None

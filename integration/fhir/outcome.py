@@ -52,7 +52,7 @@ def fhir_response(
     mimetype: str | None = None,
 ):
     """A Flask response carrying FHIR JSON (``application/fhir+json; charset=utf-8``)."""
-    from flask import Response
+    from flask import Response  # noqa: PLC0415 -- flask: the worker and scheduler use this module without it
 
     resp = Response(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")),

@@ -34,7 +34,7 @@ import structlog
 
 from integration.inference import prompting
 from integration.inference.bundle import Bundle
-from integration.tasks import Slots, Task, TaskInput, TaskResult, get_task
+from integration.tasks import TASKS, Slots, Task, TaskInput, TaskResult, get_task
 
 log = structlog.get_logger(__name__)
 
@@ -211,7 +211,7 @@ class Engine:
         replicas: int = 1,
         cpu_isa: str | None = None,
     ) -> None:
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer  # noqa: PLC0415 -- transformers (~0.4 s) when an engine is built, not on import
 
         self.bundle = bundle
         self.compute_type = compute_type
@@ -254,8 +254,6 @@ class Engine:
         """The tokens every prompt starts with (chat template, system prompt, "Report:"), found
         by tokenizing a few unlike prompts. CTranslate2 runs them once and keeps the state (its
         static-prompt cache holds exactly this one entry), so no prompt pays for them again."""
-        from integration.tasks import TASKS
-
         probes = [prompting.prompt_ids(self.tokenizer, task, TaskInput(report=text, prior_report=text,
                                                                        hypothesis=text, question=text))
                   for task in (TASKS["impression_generation"], TASKS["radiology_qa"])

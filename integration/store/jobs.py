@@ -23,14 +23,34 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import (Connection, Engine, and_, bindparam, create_engine, delete, event, func, insert, or_, select,
-                        text, update)
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from integration.fhir.lifecycle import PRIOR_STATUSES, patient_key
-from integration.store.integrity import (StoreCorrupt, create_private, is_corruption, require_sound,
-                                         restrict_modes, sqlite_path)
+from integration.store import migrations
+from integration.store.integrity import (
+    StoreCorrupt,
+    create_private,
+    is_corruption,
+    require_sound,
+    restrict_modes,
+    sqlite_path,
+)
 from integration.store.models import Cursor, Job, Lock, PreviewRequest, PreviewState, State, utcnow
 
 ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
@@ -325,7 +345,6 @@ class JobStore:
         if create:
             # SQLite: create the tables (and stamp a new file); elsewhere only migrations make the
             # schema (`radlite db upgrade`), and a database not at their head is refused here.
-            from integration.store import migrations
 
             if self.engine.dialect.name == "sqlite":
                 migrations.create_sqlite_schema(self.engine)
@@ -534,7 +553,7 @@ class JobStore:
                 job.inference_attempts += 1
                 claimed.append(job)
         if gave_up:
-            from integration import metrics
+            from integration import metrics  # noqa: PLC0415 -- prometheus_client: only on a dead letter
 
             metrics.dead_lettered("inference", gave_up)
         return claimed

@@ -35,14 +35,15 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any, Iterable
 from urllib.parse import quote
 
 from integration.fhir.conformance import allowed_targets, check_bundle, reference_type
 from integration.fhir.report import ReportTextError, report_text_and_path
 from integration.writeback.mappings import (
-    ChangeMapping,
     CategoryMapping,
+    ChangeMapping,
     Concept,
     EntityMapping,
     LabelStatusMapping,
@@ -518,8 +519,6 @@ def _text_path(report: dict[str, Any]) -> str:
 
 def _adapter_version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("radlite-fhir")
     except Exception:  # noqa: BLE001 -- not installed as a distribution
         return "0"

@@ -26,6 +26,8 @@ from typing import Any, Callable, Mapping
 
 import jwt
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from integration import metrics
 
@@ -206,8 +208,6 @@ class SmartBackendAuth:
         if algorithm not in ("RS384", "ES384"):
             raise AuthConfigError(f"ehr.auth.algorithm must be RS384 or ES384, got {algorithm!r}")
         check_secret_file(Path(private_key_file), "SMART private key file")
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
         try:
             key = serialization.load_pem_private_key(Path(private_key_file).read_bytes(), password=None)

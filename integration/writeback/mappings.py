@@ -25,6 +25,7 @@ Errors name the file, the line and the key path: ``mappings/x.yaml:12: labels.Ed
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,17 @@ from typing import Annotated, Any, Iterable, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from integration.settings import ROOT
+from integration.tasks import (
+    abnormality_detection,
+    m_staging,
+    n_staging,
+    radiology_ner,
+    rads_assignment,
+    temporal_comparison,
+)
+from integration.writeback import terminology
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -503,10 +515,6 @@ def load_mappings(directory: str | Path, *, require_all: bool = True) -> Mapping
 
 def mappings_digest(directory: str | Path | None) -> tuple[str, int]:
     """sha256 over the mapping files (name + content, in name order) and how many there are."""
-    import hashlib
-
-    from integration.settings import ROOT
-
     folder = Path(directory) if directory is not None else ROOT / "mappings"
     digest = hashlib.sha256()
     files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
@@ -571,8 +579,6 @@ def display_findings(mappings: Mappings) -> tuple[list[str], list[str]]:
     the coding's code is a problem -- the code or the display is wrong, and a check digit cannot
     tell; a code of a known system (KNOWN_SYSTEMS) that the table does not list is a warning (its
     display is not checked). Codes of site-local systems are not the table's business."""
-    from integration.writeback import terminology
-
     problems: list[str] = []
     warnings: list[str] = []
     for task, mapping in mappings.by_task.items():
@@ -595,9 +601,6 @@ def display_findings(mappings: Mappings) -> tuple[list[str], list[str]]:
 def coverage_problems(mappings: Mappings) -> list[str]:
     """``file:line: ...`` for every label of a task that has no mapping entry (it would be written
     as text only) and every entry that names no label of its task (a typo: it never applies)."""
-    from integration.tasks import abnormality_detection, m_staging, n_staging, radiology_ner, rads_assignment
-    from integration.tasks import temporal_comparison
-
     out: list[str] = []
 
     def check(task: str, loc: tuple[str, ...], have: Iterable[str], want: Iterable[str], *,

@@ -21,10 +21,17 @@ from typing import Any, Callable
 
 from integration import metrics
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
-from integration.store import JobStore, State
 from integration.fhir.lifecycle import is_withdrawn, mismatch
-from integration.writeback.bundle import (AMEND_NOTE, FAILED_VERSION_NOTE, WITHDRAWN_NOTE, BuildError,
-                                          earlier_observations, plan_transaction, summarize)
+from integration.store import JobStore, State
+from integration.writeback.bundle import (
+    AMEND_NOTE,
+    FAILED_VERSION_NOTE,
+    WITHDRAWN_NOTE,
+    BuildError,
+    earlier_observations,
+    plan_transaction,
+    summarize,
+)
 from integration.writeback.client import FhirClient, WritebackError
 from integration.writeback.mappings import Mappings
 

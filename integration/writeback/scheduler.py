@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from integration.audit import audit, get_logger
+from integration.pull import poll_once
 from integration.store import JobStore
 from integration.writeback.client import FhirClient
 from integration.writeback.mappings import Mappings
@@ -70,8 +71,6 @@ class WritebackScheduler:
 
     def poll(self):
         """One pull-mode poll, only while holding the scheduler lock."""
-        from integration.pull import poll_once
-
         with self._in_tick:
             if self._stopped.is_set() or not self._renew():
                 return None
@@ -95,7 +94,7 @@ class WritebackScheduler:
             self._scheduler.shutdown(wait=False)
 
     def run(self, *, install_signals: bool = True) -> None:
-        from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.schedulers.blocking import BlockingScheduler  # noqa: PLC0415 -- apscheduler only when the scheduler runs
 
         sched = BlockingScheduler(timezone=dt.timezone.utc)
         sched.add_job(

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 from integration.store import JobStore, StoreError
 from integration.store.jobs import make_engine
 from integration.store.migrations import HEAD, alembic_config, check_current, current_revision, schema_diff, upgrade
-from tests.integration.postgres import ROOT, child_env, empty_pg_url, pg_url  # noqa: F401
+from tests.integration.postgres import ROOT, child_env, empty_pg_url, pg_url  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,7 @@ from integration.store import JobStore, State
 from integration.writeback.scheduler import LOCK_NAME
 from tests.fhir_server import result
 from tests.integration.conftest import inferred_job
-from tests.integration.postgres import Proc, child_env, empty_pg_url, pg_url, wait_for  # noqa: F401
+from tests.integration.postgres import Proc, child_env, empty_pg_url, pg_url, wait_for  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def _burst(store: JobStore, n: int) -> list[str]:
 def _start_workers(n: int, site: Path, tmp_path: Path, first: int = 0, **env) -> list[Proc]:
     workers = [Proc(["worker"], child_env(site, **env), tmp_path / f"worker-{i}.log") for i in range(first, first + n)]
     for w in workers:
-        wait_for(lambda: bool(w.events("worker.started")) or w.popen.poll() is not None, 90,
+        wait_for(lambda w=w: bool(w.events("worker.started")) or w.popen.poll() is not None, 90,
                  "a worker to start", detail=w.tail)
         assert w.popen.poll() is None, w.tail()
     return workers

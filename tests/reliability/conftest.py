@@ -21,7 +21,7 @@ import pytest
 
 # The real-server fixtures (sekmet FHIR server, job store, seeded reports) are shared with the
 # integration suite.
-from tests.integration.conftest import (  # noqa: F401  (fixtures)
+from tests.integration.conftest import (  # noqa: F401 -- pytest fixtures, taken by name as test parameters
     fhir_server,
     fresh_fhir_server,
     mappings,

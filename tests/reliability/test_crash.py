@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-
 from integration.app import create_app
 from integration.settings import load_settings
 from integration.store import JobStore, State
@@ -24,7 +23,7 @@ from tests.reliability.harness import (
     make_reports,
     owner_of_worker,
     owner_prefix_of_scheduler,
-    services,  # noqa: F401  (fixture)
+    services,  # noqa: F401 -- pytest fixtures, taken by name as test parameters
     site_config,
     store_path,
     tally,
@@ -84,11 +83,11 @@ def test_kill9_worker_and_scheduler_repeatedly_then_exactly_once(
                 # Wait for a finished batch first: the model is loaded, so the kill lands during
                 # generation rather than while the process is still starting.
                 baseline = done_inferring()
-                wait_until(lambda: (worker.check_alive(), done_inferring() > baseline)[1], 120,
+                wait_until(lambda baseline=baseline: (worker.check_alive(), done_inferring() > baseline)[1], 120,
                            "the worker to finish a batch")
                 owner = owner_of_worker(worker.pid)
-                wait_until(lambda: any(r["state"] == "inferring" and r["lease_owner"] == owner
-                                       for r in view.rows()), 120, "the worker to claim a batch", interval=0.01)
+                wait_until(lambda owner=owner: any(r["state"] == "inferring" and r["lease_owner"] == owner
+                                                   for r in view.rows()), 120, "the worker to claim a batch", interval=0.01)
                 worker.kill9()
                 # Read after the process is reaped: what it held can no longer change.
                 held = [r["id"] for r in view.rows() if r["state"] == "inferring" and r["lease_owner"] == owner]

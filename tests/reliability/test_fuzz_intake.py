@@ -47,8 +47,7 @@ import pytest
 import yaml
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from integration.app import create_app
 from integration.audit import configure_logging
@@ -56,7 +55,7 @@ from integration.fhir.report import check_report, report_text
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore
-from tests.integration.postgres import empty_pg_url, pg_url  # noqa: F401  (fixtures)
+from tests.integration.postgres import empty_pg_url, pg_url  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 from tests.reliability.harness import gunicorn_process
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -122,7 +122,7 @@ def attachment_report(data: bytes, content_type: str) -> dict:
 # -- item 4: oversized report text ---------------------------------------------------------------
 
 
-def test_a_48_mb_conclusion_is_refused_413_at_once_and_not_stored(client, store) -> None:
+def test_a_4_8_mb_conclusion_is_refused_413_at_once_and_not_stored(client, store, figures) -> None:
     report = conclusion_report(4_800_000)
     body = json.dumps(report)
     assert len(body) < 5_000_000  # under intake.max_body_bytes: only the text limit can refuse it
@@ -140,9 +140,10 @@ def test_a_48_mb_conclusion_is_refused_413_at_once_and_not_stored(client, store)
     assert "Patchy opacity" not in resp.get_data(as_text=True)  # the text is never echoed
     assert n_jobs(store) == 0
     # Refused before anything tokenised it: the request costs about the body's few copies (the worker
-    # used to grow by 821 MiB on this report), and well under a second.
+    # used to grow by 821 MiB on this report). The time is a figure, not an assertion.
     assert peak < 64 * 2**20, peak
-    assert seconds < 5, seconds
+    figures(conclusion_chars=4_800_000, status=413, peak_python_mib=round(peak / 2**20, 1),
+            seconds=round(seconds, 3), jobs_stored=0)
 
 
 def test_a_report_just_under_the_limit_is_accepted_and_one_over_refused(client, store) -> None:

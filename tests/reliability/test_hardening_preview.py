@@ -26,9 +26,15 @@ import pytest
 import requests
 from fhir.resources.R4B.bundle import Bundle
 
-from tests.reliability.harness import (  # noqa: F401  (services: a fixture)
+from tests.reliability.harness import (  # noqa: F401 -- services: a pytest fixture, taken by name as a test parameter
+    Service,
     gunicorn_process,
-    Service, make_reports, rss_bytes, services, site_config, store_path, wait_until,
+    make_reports,
+    rss_bytes,
+    services,
+    site_config,
+    store_path,
+    wait_until,
 )
 
 FHIR = {"Content-Type": "application/fhir+json"}

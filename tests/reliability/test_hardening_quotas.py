@@ -27,14 +27,14 @@ import requests
 import yaml
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from integration.app import create_app
 from integration.api import EXTENSION
+from integration.app import create_app
 from integration.audit import configure_audit_file
 from integration.audit.chain import verify
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore, State
-from tests.reliability.harness import gunicorn_process, wait_until
+from tests.reliability.harness import gunicorn_process
 
 FHIR_JSON = "application/fhir+json"
 RIS, PACS = "quota-ris-token", "quota-pacs-token"

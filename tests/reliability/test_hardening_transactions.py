@@ -38,7 +38,7 @@ import yaml
 from integration.samples import sample_diagnostic_reports
 from integration.store import JobStore
 from tests.fhir_server import free_port
-from tests.integration.postgres import empty_pg_url, pg_url  # noqa: F401  (fixtures)
+from tests.integration.postgres import empty_pg_url, pg_url  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 from tests.reliability.harness import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,7 +214,7 @@ def test_a_worker_killed_mid_transaction_leaves_all_or_nothing(tmp_path, gunicor
             wal_bytes_at_kill=wal_at_kill)
 
 
-def test_concurrent_transactions_on_postgresql_record_each_version_once(pg_url) -> None:  # noqa: F811
+def test_concurrent_transactions_on_postgresql_record_each_version_once(pg_url) -> None:
     """PostgreSQL does not serialise writers: two transactions with the same report version both
     find it new, and the second insert fails on the unique key after the first commits. That
     transaction is rolled back whole and recorded again, the version now a duplicate: every

@@ -25,7 +25,7 @@ from tests.reliability.harness import (
     make_reports,
     mib,
     rss_bytes,
-    services,  # noqa: F401  (fixture)
+    services,  # noqa: F401 -- pytest fixtures, taken by name as test parameters
     site_config,
     store_path,
     tally,

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-
 from integration.app import create_app
 from integration.settings import load_settings
 from integration.store import JobStore, State
@@ -23,7 +22,7 @@ from tests.reliability.harness import (
     JobsView,
     Service,
     make_reports,
-    services,  # noqa: F401  (fixture)
+    services,  # noqa: F401 -- pytest fixtures, taken by name as test parameters
     site_config,
     store_path,
     tally,
@@ -81,7 +80,7 @@ def test_ehr_outages_then_everything_written_once_and_only_permanent_errors_dead
         return c["written"] + c["failed"] == len(pushed)
 
     # Warm-up, with two reports the server rejects for good.
-    good = push(make_reports(3, "outage-warm", server))
+    push(make_reports(3, "outage-warm", server))
     bad = {rid: status for rid, status in zip(push(make_reports(2, "outage-bad", server)), (422, 400))}
     proxy.reject.update(bad)
     worker.start()
@@ -114,7 +113,8 @@ def test_ehr_outages_then_everything_written_once_and_only_permanent_errors_dead
             phase_reports[phase.name] = ids
             retried: set[str] = set()
 
-            def waiting_for_retry() -> bool:
+            # Polled within this iteration only; the defaults bind this phase's values all the same.
+            def waiting_for_retry(ids=ids, phase=phase, retried=retried, began=began) -> bool:
                 worker.check_alive()
                 scheduler.check_alive()
                 rows = view.by_report()

@@ -46,7 +46,7 @@ from integration.settings import Settings, SettingsError, load_settings
 from integration.store import JobStore
 from integration.writeback.bundle import plan_transaction
 from tests.fhir_server import make_key, result
-from tests.integration.postgres import child_env, empty_pg_url, pg_url, wait_for  # noqa: F401  (fixtures)
+from tests.integration.postgres import child_env, empty_pg_url, pg_url, wait_for  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 from tests.unit.stub_http import StubServer
 
 ROOT = Path(__file__).resolve().parents[2]

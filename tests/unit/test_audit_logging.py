@@ -15,7 +15,14 @@ import structlog
 
 import integration.audit as audit_mod
 from integration.audit import (
-    audit, bind_correlation_id, clear_context, configure_logging, get_logger, guard_phi, hash_id, set_secret,
+    audit,
+    bind_correlation_id,
+    clear_context,
+    configure_logging,
+    get_logger,
+    guard_phi,
+    hash_id,
+    set_secret,
 )
 from integration.audit.chain import verify
 

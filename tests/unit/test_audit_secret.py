@@ -10,8 +10,13 @@ import io
 import pytest
 
 import integration.audit as audit
-from integration.audit.secret import (DEVELOPMENT_SECRET, MIN_SECRET_BYTES, AuditKeyError, key_problem,
-                                      use_service_secret)
+from integration.audit.secret import (
+    DEVELOPMENT_SECRET,
+    MIN_SECRET_BYTES,
+    AuditKeyError,
+    key_problem,
+    use_service_secret,
+)
 from integration.doctor import FAIL, OK, WARN, check_audit
 from integration.settings import AuditSettings, Settings
 

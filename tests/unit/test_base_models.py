@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from integration.inference import Engine, Request, load_bundle  # noqa: E402
-from integration.tasks import TaskInput  # noqa: E402
-from training.base_models import KNOWN, BaseModelError, GgufSource, gguf_path, prepare_base  # noqa: E402
-from training.convert import build_bundle  # noqa: E402
-from training.tiny import make_model  # noqa: E402
+from integration.inference import Engine, Request, load_bundle  # noqa: E402 -- after the torch importorskip
+from integration.tasks import TaskInput  # noqa: E402 -- after the torch importorskip
+from training.base_models import KNOWN, BaseModelError, GgufSource, gguf_path, prepare_base  # noqa: E402 -- after the torch importorskip
+from training.convert import build_bundle  # noqa: E402 -- after the torch importorskip
+from training.tiny import make_model  # noqa: E402 -- after the torch importorskip
 
 
 @pytest.mark.parametrize("arch", ["qwen2", "qwen3"])

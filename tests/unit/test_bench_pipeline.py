@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench import pipeline  # noqa: E402
+from bench import pipeline  # noqa: E402 -- needs the sys.path line above
 
 
 @pytest.mark.shared_data

@@ -167,7 +167,7 @@ def test_engine_applies_the_bundle_calibration_to_the_choice_only(bundle_copy: P
 def _val(dir: Path, n: int = 12) -> Path:
     rng = random.Random(1)
     rows = []
-    for i, text in enumerate((sample_texts() * 3)[:n]):
+    for text in (sample_texts() * 3)[:n]:
         value = {name: "positive" if rng.random() < 0.5 else "negative" for name in TASK.slots.names}
         rows.append({"task": TASK.name, "input": {"report": text}, "output": TASK.render(TASK.slots.resolve(value)),
                      "split": "val", "source": "test"})
@@ -178,8 +178,11 @@ def _val(dir: Path, n: int = 12) -> Path:
 
 def test_calibrate_command_writes_the_bundle_and_refuses_a_foreign_adapter(bundle_copy: Path, tmp_path: Path) -> None:
     data = _val(tmp_path / "data")
-    run = lambda *a: CliRunner().invoke(cli, ["model", "calibrate", "--bundle", str(bundle_copy), "--data", str(data),
-                                              "--threads", "1", *a], obj={})
+
+    def run(*a):
+        return CliRunner().invoke(cli, ["model", "calibrate", "--bundle", str(bundle_copy), "--data", str(data),
+                                        "--threads", "1", *a], obj={})
+
     foreign = tmp_path / "adapter"
     foreign.mkdir()
     (foreign / "adapter_model.safetensors").write_bytes(b"not this bundle's adapter")
@@ -239,7 +242,9 @@ def test_record_eval_only_for_the_adapter_and_calibration_the_card_holds(tmp_pat
                                   "metrics": {"macro_f1": 0.5}}}}]))
         return path
 
-    run = lambda path: CliRunner().invoke(cli, ["model", "record-eval", str(path), "--adapter", str(adapter)], obj={})
+    def run(path):
+        return CliRunner().invoke(cli, ["model", "record-eval", str(path), "--adapter", str(adapter)], obj={})
+
     res = run(report(adapter_sha256="0" * 64))
     assert res.exit_code != 0 and "another adapter" in res.output
     res = run(report(calibration_sha256=None))

@@ -11,7 +11,7 @@ from integration.api import PROBE_ENDPOINTS, PUBLIC_ENDPOINTS
 from integration.api.body import JSON_TYPES
 from integration.api.capability import software_version
 from integration.app import create_app
-from tests.unit.test_intake import AUTH, log_stream, make_settings, store  # noqa: F401  (fixtures)
+from tests.unit.test_intake import AUTH, log_stream, make_settings, store  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 
 METADATA = "/fhir/metadata"
 PREVIEW_DEFINITION = "/fhir/OperationDefinition/preview"

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from integration.evidence.chexpert import RuleLabeler
 from integration.tasks import TASKS
 from integration.tasks.rads_assignment import SYSTEMS
 from integration.tasks.temporal_comparison import CHANGES
-from training.data import LeakageError, SPLITS, build_dataset, check_split, load_rows
-from training.data import rads_rules as rr
-from integration.evidence.chexpert import RuleLabeler
+from training.data import SPLITS, LeakageError, build_dataset, check_split, load_rows, rads_rules as rr
 from training.data.ner import mesh_entities
 from training.data.rads import rads_examples
 from training.data.rows import make_row, seeded_split
@@ -271,7 +270,7 @@ def test_transplant_moves_a_positive_sentence_between_train_reports_and_relabels
     assert sum("Small right pneumothorax." in t for t in texts) == 2
     assert not any(v["Pleural Effusion"] == "positive" for v in values_out)
     thorax = [(t, v) for t, v in zip(texts, values_out) if "Small right pneumothorax." in t]
-    for t, v in thorax:
+    for _, v in thorax:
         assert v["Pneumothorax"] == "positive" and v["No Finding"] == "negative"
     assert "CXR1" not in {r["report_id"] for r in rows if "Small right pneumothorax." in r["input"]["report"]}
     for row, v in zip(rows, values_out):

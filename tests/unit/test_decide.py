@@ -309,7 +309,7 @@ def test_stated_changes_win_over_the_model_with_evidence() -> None:
                             {"finding": "interstitial edema", "change": "resolved"}]
     assert out["disagreement"]["model"] == model
     assert [d["item"] for d in out["abstained_items"]] == ["change:atelectasis:new"]
-    for key, spans in out["evidence"].items():
+    for spans in out["evidence"].values():
         assert spans and all(FOLLOWUP[s["offset"]:s["offset"] + s["length"]] == s["text"] for s in spans)
     assert "unchanged" in out["evidence"]["change:cardiomegaly:unchanged"][0]["text"]
 

@@ -13,7 +13,13 @@ from integration.cli import cli
 from integration.store import JobStore
 from integration.store.jobs import make_engine
 from integration.store.migrations import (
-    HEAD, MigrationError, check_current, current_revision, schema_diff, script_head, upgrade,
+    HEAD,
+    MigrationError,
+    check_current,
+    current_revision,
+    schema_diff,
+    script_head,
+    upgrade,
 )
 from integration.store.models import Base
 

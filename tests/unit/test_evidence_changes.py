@@ -6,15 +6,12 @@ body), so a failure names the text that broke. Expected findings are in ``clean_
 
 from __future__ import annotations
 
-
 import pytest
 
 from integration.evidence.changes import answer, same_finding, stated_changes
-from integration.evidence.text import sentences
-from integration.tasks.temporal_comparison import (CHANGES, is_valid_finding, make_value, parse_temporal,
-                                                   render_temporal)
+from integration.tasks.temporal_comparison import CHANGES, is_valid_finding, make_value, parse_temporal, render_temporal
 
-N, W, I, R, U = "new", "worsened", "improved", "resolved", "unchanged"
+N, W, I, R, U = "new", "worsened", "improved", "resolved", "unchanged"  # noqa: E741 -- I: "improved", one of five
 
 # sentence -> the (finding, change) items it states, in order.
 STATED: list[tuple[str, list[tuple[str, str]]]] = [

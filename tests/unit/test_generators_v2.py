@@ -18,13 +18,12 @@ from click.testing import CliRunner
 
 from integration.tasks import TASKS
 from integration.tasks.rads_assignment import _BARE, _PATTERNS, SYSTEMS, _canonical
-from training.data import rads_rules as rr
-from training.data import staging as staging_v1
+from training.data import rads_rules as rr, staging as staging_v1
 from training.data.reports_v2 import manifest_info, v2_rows
 from training.data.reports_v2.phrasing import REGISTRY, SPLITS, assign_splits, normalize, sentences, skeleton_split
 from training.data.reports_v2.rads import NONE_SHARE, n_none_for, rads_examples, rads_rows_v2
 from training.data.reports_v2.rads_systems_a import _TI_WORDS
-from training.data.reports_v2.staging import STATIONS, eso_n, staging_examples, staging_rows_v2
+from training.data.reports_v2.staging import STATIONS, eso_n, staging_examples
 
 SEED = 0
 N_PER_SYSTEM = 80
@@ -179,7 +178,7 @@ def test_rads_labels_follow_the_published_rules(rads_ex):
             assert ("postmenopaus" in low or "menopause " in low) == f["postmenopausal"]
         elif ex.system == "CAD-RADS":
             assert rr.cad_rads(f["stenosis"], nondiagnostic=f["nondiagnostic"]) == ex.category
-            for seg, pct in f["stenosis"].items():
+            for pct in f["stenosis"].values():
                 if 0 < pct < 100:
                     word = next(w for hi, w in ((24, "minimal"), (49, "mild"), (69, "moderate"), (99, "severe")) if pct <= hi)
                     assert f"{pct}%" in ex.text or word in low
@@ -405,7 +404,7 @@ def test_builder_swaps_only_the_v2_tasks(shared_data, tmp_path):
     build_dataset(shared_data, tmp_path / "v2", generators="v2", **kwargs)
     v1, v2 = load_rows(tmp_path / "v1"), load_rows(tmp_path / "v2")
     v2_tasks = {"rads_assignment", "n_staging", "m_staging"}
-    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731 -- a one-line sort key
     assert sorted(map(key, (r for r in v1 if r["task"] not in v2_tasks))) == sorted(map(key, (r for r in v2 if r["task"] not in v2_tasks)))
     swapped = [r for r in v2 if r["task"] in v2_tasks]
     assert swapped and all(r["source"].startswith("generated:v2:") or r["source"] == "iu_xray:no_rads" for r in swapped)

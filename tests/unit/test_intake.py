@@ -15,9 +15,9 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from integration.app import create_app
 from integration.audit import configure_logging
+from integration.samples import sample_diagnostic_reports, sample_reports
 from integration.settings import Settings
 from integration.store import JobStore
-from integration.samples import sample_diagnostic_reports, sample_reports
 
 TOKEN = "s3cret-intake-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

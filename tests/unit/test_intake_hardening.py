@@ -13,7 +13,7 @@ import pytest
 
 from integration.api.body import MAX_JSON_DEPTH
 from integration.fhir.report import check_report
-from tests.unit.test_intake import (  # noqa: F401  (fixtures)
+from tests.unit.test_intake import (  # noqa: F401 -- pytest fixtures, taken by name as test parameters
     FHIR,
     app,
     assert_outcome,

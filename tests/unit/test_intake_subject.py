@@ -20,8 +20,7 @@ from integration.cli import cli
 from integration.fhir.report import check_report
 from integration.pull import poll_once
 from integration.settings import PullSettings, Settings
-from tests.unit.test_intake import (  # noqa: F401  (store is a fixture)
-    FHIR, assert_outcome, bundle, make_settings, n_jobs, post, samples, store)
+from tests.unit.test_intake import FHIR, assert_outcome, bundle, make_settings, n_jobs, post, samples, store  # noqa: F401 -- store: a pytest fixture, taken by name as a test parameter
 
 EHR = "https://ehr.example.org/fhir"
 WHERE = "DiagnosticReport.subject.reference"

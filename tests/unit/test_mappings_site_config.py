@@ -9,7 +9,14 @@ import pytest
 import yaml
 
 from integration.samples import sample_diagnostic_reports
-from integration.settings import DEFAULT_CONFIG, Settings, SettingsError, check_settings, load_settings, startup_settings
+from integration.settings import (
+    DEFAULT_CONFIG,
+    Settings,
+    SettingsError,
+    check_settings,
+    load_settings,
+    startup_settings,
+)
 from integration.worker import select_tasks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -133,7 +133,7 @@ def test_abnormality_metric_uses_min_support():
 
 
 def test_rads_metric():
-    bi = lambda c: {"system": "BI-RADS", "category": c}  # noqa: E731
+    bi = lambda c: {"system": "BI-RADS", "category": c}  # noqa: E731 -- a one-line local factory
     none = {"system": None, "category": None}
     predicted = [bi("4A"), bi("4B"), None, none]
     gold = [bi("4A"), bi("4A"), {"system": "LI-RADS", "category": "LR-5"}, none]

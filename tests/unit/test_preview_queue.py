@@ -23,8 +23,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from integration.app import create_app
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
-from integration.store import JobStore, PreviewFailure, PreviewsFull
-from integration.store import jobs as store_jobs
+from integration.store import JobStore, PreviewFailure, PreviewsFull, jobs as store_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/fhir/DiagnosticReport/$preview"

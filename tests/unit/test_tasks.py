@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from integration.tasks import TASKS, TaskInput, TaskResult
 from integration.tasks import (
+    TASKS,
+    TaskInput,
+    TaskResult,
     abnormality_detection,
     impression_generation,
     m_staging,
@@ -336,13 +336,13 @@ def test_ner_presence():
 
 
 def test_render_rejects_invalid_values():
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         TASKS["rads_assignment"].render({"system": "BI-RADS", "category": "9"})
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         TASKS["temporal_comparison"].render([{"finding": "x", "change": "bigger"}])
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         TASKS["radiology_ner"].render([{"text": "Upper Case", "label": "OBS-DP"}])
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         TASKS["abnormality_detection"].render({"Cardiomegaly": "positive"})
 
 

@@ -10,12 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from integration.inference import Engine, Request, load_bundle  # noqa: E402
-from integration.samples import sample_reports  # noqa: E402
-from integration.tasks import PROMPT_FORMAT_VERSION, TASKS, TaskInput  # noqa: E402
-from training.build import ADAPTER_CARD, adapter_sha256, build, merge  # noqa: E402
-from training.tiny import make_model  # noqa: E402
-from training.train import TaskBalancedSampler, TrainConfig, encode, lr_at, train  # noqa: E402
+from integration.inference import Engine, Request, load_bundle  # noqa: E402 -- after the torch/peft importorskip
+from integration.samples import sample_reports  # noqa: E402 -- after the torch/peft importorskip
+from integration.tasks import PROMPT_FORMAT_VERSION, TASKS, TaskInput  # noqa: E402 -- after the torch/peft importorskip
+from training.build import ADAPTER_CARD, adapter_sha256, build, merge  # noqa: E402 -- after the torch/peft importorskip
+from training.tiny import make_model  # noqa: E402 -- after the torch/peft importorskip
+from training.train import TaskBalancedSampler, TrainConfig, encode, lr_at, train  # noqa: E402 -- after the torch/peft importorskip
 
 
 def _rows() -> list[dict]:
@@ -141,7 +141,7 @@ def test_length_grouping_cuts_padding_without_changing_what_is_drawn() -> None:
 
     plain, grouped = draw(1), draw(4)
     assert plain == draw(1)  # group=1 is the ungrouped sampler, draw for draw
-    padded = lambda batches: sum(max(b) * len(b) for b in batches)  # noqa: E731
+    padded = lambda batches: sum(max(b) * len(b) for b in batches)  # noqa: E731 -- a one-line local helper
     assert padded(grouped) < padded(plain)
     # Same examples, only regrouped: each group of 4 batches holds what 4 draws would.
     flat = [n for b in grouped for n in b]

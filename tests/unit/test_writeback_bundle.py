@@ -100,7 +100,7 @@ def test_aiast_on_every_resource(mappings) -> None:
 def test_identifiers_deterministic_and_versioned(mappings) -> None:
     a = plan_transaction(make_job(full_results()), mappings, now=NOW).bundle
     b = plan_transaction(make_job(full_results()), mappings, now=NOW + dt.timedelta(hours=1)).bundle
-    ids = lambda bun: [r["identifier"][0]["value"] for r in resources(bun, "Observation")]  # noqa: E731
+    ids = lambda bun: [r["identifier"][0]["value"] for r in resources(bun, "Observation")]  # noqa: E731 -- a one-line local helper
     assert ids(a) == ids(b)
     assert len(set(ids(a))) == len(ids(a))
     assert [e["fullUrl"] for e in a["entry"]] == [e["fullUrl"] for e in b["entry"]]

@@ -165,7 +165,7 @@ def test_backoff_delay_full_jitter_and_cap() -> None:
 
 def test_dead_letter_after_max_attempts(store, audits) -> None:
     job = inferred_job(store)
-    err = lambda: WritebackError("transaction: ConnectionError", retryable=True)  # noqa: E731
+    err = lambda: WritebackError("transaction: ConnectionError", retryable=True)  # noqa: E731 -- a one-line local factory
     client = ScriptedClient(err(), err(), err())
     s = settings(max_attempts=3, backoff_base_seconds=0.001, backoff_max_seconds=0.001)
     for _ in range(3):

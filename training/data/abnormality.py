@@ -18,8 +18,6 @@ Source tag: ``chexpert_rules+negbio`` when NegBio changed a label, else ``chexpe
 
 from __future__ import annotations
 
-from integration.tasks.abnormality_detection import CHEXPERT_LABELS
-
 from integration.evidence.chexpert import (
     NEGATIVE,
     NO_FINDING,
@@ -29,6 +27,7 @@ from integration.evidence.chexpert import (
     UNCERTAIN,
     Labels,
 )
+from integration.tasks.abnormality_detection import CHEXPERT_LABELS
 from training.data.iu import Report
 from training.data.rows import Row, make_row
 

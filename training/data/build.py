@@ -21,17 +21,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable
 
+from integration.evidence.chexpert import NO_FINDING, POSITIVE, RuleLabeler, sentences
 from integration.tasks import TASKS
-
 from training.data.abnormality import abnormality_rows, combined_value
-from integration.evidence.chexpert import NO_FINDING, POSITIVE, RuleLabeler
 from training.data.impression import impression_rows
-from integration.evidence.chexpert import sentences
 from training.data.iu import CHEXPERT_DIR, SPLITS, Report, check_data_dir, load_reports, load_split, split_of, uid_of
 from training.data.ner import ner_rows
 from training.data.nli import nli_rows
 from training.data.qa import qa_rows
 from training.data.rads import rads_rows
+from training.data.reports_v2 import manifest_info, v2_rows
 from training.data.rows import Row, rng
 from training.data.staging import staging_rows
 from training.data.temporal import temporal_rows
@@ -172,8 +171,6 @@ def generate_rows(data_dir: Path, *, seed: int = 0, report_limit: int | None = N
     rows += nli_rows(rng(seed, "nli"), reports, findings_labels)
     rows += qa_rows(rng(seed, "qa"), reports, labels, impression_ok)  # type: ignore[arg-type]
     if generators == "v2":
-        from training.data.reports_v2 import v2_rows
-
         rows += v2_rows(seed, rads_per_system=rads_per_system, staging_reports=staging_reports,
                         iu_negatives=[(r.report_id, r.split, r.text) for r in reports])
         return rows, reports
@@ -243,8 +240,6 @@ def build_dataset(data_dir: Path, out_dir: Path, *, seed: int = 0, max_per_task:
         "generators": generators,
     }
     if generators == "v2":
-        from training.data.reports_v2 import manifest_info
-
         manifest["generators_v2"] = manifest_info()
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return counts

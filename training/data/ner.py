@@ -26,9 +26,8 @@ negations only cover the CheXpert-style phrases. Source tag: ``iu_xray:mesh+chex
 
 from __future__ import annotations
 
-from integration.tasks.radiology_ner import make_value
-
 from integration.evidence.chexpert import NEGATIVE, UNCERTAIN, Labels
+from integration.tasks.radiology_ner import make_value
 from training.data.iu import Report
 from training.data.rows import Row, make_row
 

@@ -26,8 +26,7 @@ from __future__ import annotations
 import random
 import re
 
-from integration.evidence.chexpert import NEGATIVE, OTHER, POSITIVE, Labels, implied_labels
-from integration.evidence.chexpert import sentences
+from integration.evidence.chexpert import NEGATIVE, OTHER, POSITIVE, Labels, implied_labels, sentences
 from training.data.iu import Report, report_text
 from training.data.rows import Row, make_row
 

@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from integration.tasks.rads_assignment import SYSTEMS
-
 from training.data import rads_rules as rules
 from training.data.rows import Row, make_row, seeded_split
 

@@ -11,7 +11,6 @@ import random
 from typing import Any
 
 from integration.tasks import TASKS, TaskInput
-
 from training.data.iu import SPLITS
 
 Row = dict[str, Any]

@@ -25,10 +25,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from integration.evidence.chexpert import Labels, implied_labels, sentences
 from integration.tasks.temporal_comparison import CHANGES, make_value
-
-from integration.evidence.chexpert import Labels, implied_labels
-from integration.evidence.chexpert import sentences
 from training.data.iu import Report, report_text
 from training.data.rows import Row, make_row
 

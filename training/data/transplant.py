@@ -41,11 +41,9 @@ import random
 from collections import Counter
 from dataclasses import replace
 
+from integration.evidence.chexpert import NEGATIVE, NO_FINDING, POSITIVE, RuleLabeler, sentences
 from integration.tasks.abnormality_detection import CHEXPERT_LABELS
-
 from training.data.abnormality import TASK, combined_value
-from integration.evidence.chexpert import NEGATIVE, NO_FINDING, POSITIVE, RuleLabeler
-from integration.evidence.chexpert import sentences
 from training.data.iu import Report
 from training.data.rows import Row, make_row
 

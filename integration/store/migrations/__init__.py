@@ -45,7 +45,7 @@ class UpgradeResult:
 
 
 def alembic_config(url: str | None = None):
-    from alembic.config import Config
+    from alembic.config import Config  # noqa: PLC0415 -- alembic (mako, pygments) only to migrate or check the schema
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -56,13 +56,13 @@ def alembic_config(url: str | None = None):
 
 def script_head() -> str | None:
     """The head revision of the scripts in versions/."""
-    from alembic.script import ScriptDirectory
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 -- alembic (mako, pygments) only to migrate or check the schema
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(conn: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 -- alembic (mako, pygments) only to migrate or check the schema
 
     return MigrationContext.configure(conn).get_current_revision()
 
@@ -70,8 +70,8 @@ def current_revision(conn: Connection) -> str | None:
 def schema_diff(conn: Connection) -> list[Any]:
     """Differences between the database and ``models.py`` (alembic's ``compare_metadata``);
     empty when the schema is exactly what the code expects."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
+    from alembic.autogenerate import compare_metadata  # noqa: PLC0415 -- alembic (mako, pygments) only to migrate or check the schema
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 -- alembic (mako, pygments) only to migrate or check the schema
 
     mc = MigrationContext.configure(conn, opts={"compare_type": True})
     return list(compare_metadata(mc, Base.metadata))
@@ -84,7 +84,7 @@ def _app_tables(conn: Connection) -> set[str]:
 def _engine(url_or_engine: str | Engine) -> tuple[Engine, bool]:
     if isinstance(url_or_engine, Engine):
         return url_or_engine, False
-    from integration.store.jobs import make_engine
+    from integration.store.jobs import make_engine  # noqa: PLC0415 -- import cycle: integration.store.jobs imports this module
 
     return make_engine(url_or_engine), True
 
@@ -94,7 +94,7 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> UpgradeResul
     serialises concurrent upgrades (several hosts starting at once); the second finds nothing to
     do. A database whose tables exist without a recorded revision (a SQLite file from
     ``create_all``) is adopted -- stamped at head -- only if its schema equals the models."""
-    from alembic import command
+    from alembic import command  # noqa: PLC0415 -- alembic (mako, pygments) only to migrate or check the schema
 
     engine, own = _engine(url_or_engine)
     try:
@@ -136,7 +136,7 @@ def check_current(conn: Connection) -> str | None:
 
 def _older_known_revision(conn: Connection) -> bool:
     """Whether the database is stamped at a revision of these scripts older than :data:`HEAD`."""
-    from alembic.script import ScriptDirectory
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 -- alembic (mako, pygments) only to migrate or check the schema
 
     if VERSION_TABLE not in set(inspect(conn).get_table_names()):
         return False

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from integration.settings import load_settings
+from integration.store.jobs import make_engine
 from integration.store.models import Base
 
 config = context.config
@@ -23,7 +25,6 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from integration.settings import load_settings
 
     return load_settings().store.url
 
@@ -46,7 +47,6 @@ def run_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    from integration.store.jobs import make_engine
 
     engine = make_engine(_url())
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from training.data.reports_v2.phrasing import EVAL_SHARE, REGISTRY, SPLITS
 from training.data.rows import Row
 
 VERSION = "v2"
@@ -25,16 +26,15 @@ def v2_rows(seed: int, *, rads_per_system: int = 600, staging_reports: int = 540
             iu_negatives: list[tuple[str, str, str]] | None = None) -> list[Row]:
     """The v2 rows of :data:`V2_TASKS`, in a fixed order. ``iu_negatives``: real chest X-ray reports
     (report_id, split, text) some "No applicable RADS" rows are drawn from (they keep their split)."""
-    from training.data.reports_v2.rads import rads_rows_v2
-    from training.data.reports_v2.staging import staging_rows_v2
+    from training.data.reports_v2.rads import rads_rows_v2  # noqa: PLC0415 -- the generators (~60 ms; they register every phrase bank): only when used
+    from training.data.reports_v2.staging import staging_rows_v2  # noqa: PLC0415 -- the generators (~60 ms; they register every phrase bank): only when used
 
     return rads_rows_v2(seed, n_per_system=rads_per_system, iu_negatives=iu_negatives) + staging_rows_v2(seed, n_reports=staging_reports)
 
 
 def manifest_info() -> dict:
     """What the data manifest records about the v2 generators and their template split."""
-    from training.data.reports_v2 import rads, staging
-    from training.data.reports_v2.phrasing import EVAL_SHARE, REGISTRY, SPLITS
+    from training.data.reports_v2 import rads, staging  # noqa: PLC0415 -- the generators (~60 ms; they register every phrase bank): only when used
 
     per_split = Counter(s for b in REGISTRY.values() for s in b.split_of)
     return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-from training.data.reports_v2.phrasing import Writer, bank, banks
+from training.data.reports_v2.phrasing import Writer, bank, banks, size
 
 # organ -> heading vocabulary (shared by every split; headings are not sentences)
 HEADINGS = {
@@ -532,8 +532,6 @@ def ago(r: random.Random) -> str:
 
 def fill_sizes(r: random.Random, unit: str) -> dict[str, str]:
     """Slots most incidental banks use: {small} 5-18 mm, {medium} 15-35 mm, {tiny} 3-6 mm, {lobe}."""
-    from training.data.reports_v2.phrasing import size
-
     return {"small": size(r.randint(5, 18), unit), "medium": size(r.randint(15, 35), unit),
             "tiny": size(r.randint(3, 6), unit), "lobe": r.choice(LOBES)}
 

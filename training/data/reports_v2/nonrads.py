@@ -14,8 +14,16 @@ from __future__ import annotations
 
 import random
 
-from training.data.reports_v2.anatomy import ABDOMEN_ORGANS, CHEST_ORGANS, LOBES, NECK_ORGANS, TECHNIQUE, body_paragraphs, extras
-from training.data.reports_v2.phrasing import bank, banks, size
+from training.data.reports_v2.anatomy import (
+    ABDOMEN_ORGANS,
+    CHEST_ORGANS,
+    LOBES,
+    NECK_ORGANS,
+    TECHNIQUE,
+    body_paragraphs,
+    extras,
+)
+from training.data.reports_v2.phrasing import banks, size
 from training.data.reports_v2.rads_base import Ctx, Draft
 
 EXAM = banks("none.exam", {
@@ -243,7 +251,7 @@ def non_rads(ctx: Ctx, kind: str) -> Draft:
     """One report of exam ``kind`` (a key of :data:`EXAM`)."""
     w, r = ctx.w, ctx.r
     s = _s(r, ctx.unit)
-    say = lambda key: w.say(F[key], **s)  # noqa: E731
+    say = lambda key: w.say(F[key], **s)  # noqa: E731 -- a one-line shorthand over w and s
 
     def ex(keys: list[str], scale: float = 1.0) -> list[str]:
         return list(dict.fromkeys(extras(w, [X[k] for k in keys], scale=scale, **s)))

@@ -23,12 +23,20 @@ import random
 from dataclasses import dataclass, field
 
 from integration.tasks.rads_assignment import SYSTEMS
-
 from training.data.reports_v2.anatomy import COMPARISON, ago, enrich, modality
 from training.data.reports_v2.nonrads import NON_RADS_KINDS, non_rads
 from training.data.reports_v2.phrasing import SPLITS, Doc, Writer, british, cap, draw_skeleton, render
 from training.data.reports_v2.rads_base import (
-    NAMES, OTHER_HISTORY, PRIOR_CATEGORY, STATED, STATED_GENERIC, Ctx, Draft, cat_text, prior_category, words,
+    NAMES,
+    OTHER_HISTORY,
+    PRIOR_CATEGORY,
+    STATED,
+    STATED_GENERIC,
+    Ctx,
+    Draft,
+    cat_text,
+    prior_category,
+    words,
 )
 from training.data.reports_v2.rads_systems_a import breast, liver, lung_screen, prostate, thyroid
 from training.data.reports_v2.rads_systems_b import adnexa, bladder, colon, coronary, neck

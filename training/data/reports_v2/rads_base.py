@@ -7,7 +7,6 @@ import random
 from dataclasses import dataclass, field
 
 from integration.tasks.rads_assignment import SYSTEMS
-
 from training.data.reports_v2.phrasing import Writer, bank, banks
 
 

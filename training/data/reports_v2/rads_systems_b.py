@@ -5,13 +5,11 @@ from __future__ import annotations
 import random
 
 from integration.tasks.rads_assignment import SYSTEMS
-
 from training.data import rads_rules as rules
-from training.data.reports_v2.anatomy import ABDOMEN_ORGANS, CHEST_ORGANS, body_paragraphs, extras, organ_paragraph
+from training.data.reports_v2.anatomy import ABDOMEN_ORGANS, body_paragraphs, extras, organ_paragraph
 from training.data.reports_v2.phrasing import bank, banks, dims, size
 from training.data.reports_v2.rads_base import Ctx, Draft
 from training.data.reports_v2.rads_systems_a import _side
-
 
 # ================================================================================== O-RADS US
 
@@ -246,7 +244,6 @@ def coronary(ctx: Ctx, target: str) -> Draft:
     w, r = ctx.w, ctx.r
     s = dict(hr=r.randint(52, 68), bb=r.choice(("oral metoprolol", "intravenous metoprolol", "no beta-blocker")), ml=r.choice((60, 70, 80)),
              dlp=r.randint(90, 400), age=r.randint(40, 75))
-    feats: dict = {}
     if target == "N":
         where = r.choice(("mid RCA", "proximal LCx", "mid LAD", "distal RCA"))
         stenosis = {seg: r.choice((0, 0, 10, 20, 30)) for seg in _SEG_NAMES}

@@ -13,7 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from integration.tasks import TASKS
+from integration.tasks import TASKS, TaskInput
+from training.data.reports_v2 import v2_rows
 
 DEFAULT_TOKENIZER = Path("models/base/smollm2/tokenizer.json")
 
@@ -40,7 +41,7 @@ def length_stats(rows: list[dict], tokenizer: Path | None = None) -> dict[str, d
     whole prompt + answer, as training sees it) when a tokenizer file is given."""
     tok = None
     if tokenizer and Path(tokenizer).is_file():
-        from tokenizers import Tokenizer
+        from tokenizers import Tokenizer  # noqa: PLC0415 -- tokenizers: only with --tokenizer
 
         tok = Tokenizer.from_file(str(tokenizer))
     out: dict[str, dict] = {}
@@ -53,7 +54,6 @@ def length_stats(rows: list[dict], tokenizer: Path | None = None) -> dict[str, d
         if tok is not None:
             entry["report_tokens"] = percentiles([len(e.ids) for e in tok.encode_batch(reports)])
             spec = TASKS[task]
-            from integration.tasks import TaskInput
 
             prompts = [spec.user_message(TaskInput(report=r["input"]["report"])) + "\n" + r["output"] for r in task_rows[:2000]]
             entry["prompt_tokens_first_2000_rows"] = percentiles([len(e.ids) for e in tok.encode_batch(prompts)])
@@ -69,8 +69,6 @@ def source_counts(rows: list[dict]) -> dict[str, dict[str, int]]:
 
 
 def main() -> None:
-    from training.data.reports_v2 import v2_rows
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rads-per-system", type=int, default=600)
