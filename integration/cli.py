@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from integration.audit_cli import audit as audit_group
 from integration.db_cli import db_group
 from integration.doctor import doctor_cmd, masked_url
 from integration.mappings_cli import register as register_mappings
-from integration.settings import SettingsError, check_settings, load_settings
+from integration.settings import SettingsError, load_settings
 
 
 @click.group()
@@ -34,41 +33,15 @@ def _settings(ctx: click.Context):
 
 
 def _service_settings(ctx: click.Context):
-    """Settings for a long-running process, with logging and the audit HMAC secret set up --
-    the same way in every process, so hashed ids match across intake, worker and write-back.
-    A secret that cannot protect identifiers (unset, public, a placeholder, too short) stops the
-    process here, unless audit.allow_development_key (integration/audit/secret.py)."""
-    from integration.audit import AuditKeyError, configure_logging, use_service_secret  # noqa: PLC0415 -- structlog: off CLI start-up
+    """Settings for a long-running process, set up as every service process is
+    (integration/startup.py); a bad setting or an unfit audit secret stops it with one line."""
+    from integration.audit import AuditKeyError  # noqa: PLC0415 -- structlog: off CLI start-up
+    from integration.startup import service_settings  # noqa: PLC0415 -- structlog, mappings: off CLI start-up
 
-    settings = _settings(ctx)
-    _check_settings(settings)
-    configure_logging(settings.audit.log_level, audit_file=settings.audit.file, max_bytes=settings.audit.max_bytes)
     try:
-        use_service_secret(settings.audit)
-    except AuditKeyError as exc:
+        return service_settings(ctx.obj.get("config_file"))
+    except (SettingsError, AuditKeyError) as exc:
         raise click.ClickException(str(exc)) from None
-    _audit_loaded(settings)
-    return settings
-
-
-def _audit_loaded(settings) -> None:
-    """Record which configuration and mappings this process runs with, as hashes an auditor can
-    compare across processes and over time (the files themselves hold no PHI, but may hold paths)."""
-    from integration.audit import audit  # noqa: PLC0415 -- structlog: off CLI start-up
-    from integration.writeback.mappings import mappings_digest  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
-
-    canon = settings.model_dump_json(exclude={"sources"})
-    audit("config.loaded", sha256=hashlib.sha256(canon.encode("utf-8")).hexdigest(),
-          sources=len(settings.sources))
-    digest, files = mappings_digest(settings.writeback.mappings_dir)
-    audit("mappings.loaded", sha256=digest, files=files)
-
-
-def _check_settings(settings) -> None:
-    """Cross-field checks at service startup (routes name known bundles, rules name runnable tasks)."""
-    problems = check_settings(settings)
-    if problems:
-        raise click.ClickException("invalid settings:\n  " + "\n  ".join(problems))
 
 
 def _check_mappings(settings):

@@ -1,8 +1,8 @@
 """WSGI entry point for production servers: ``gunicorn -c deploy/gunicorn.conf.py integration.wsgi:app``.
 
-Settings load exactly as for ``radlite serve`` (``RADLITE_CONFIG`` site file + ``RADLITE__...``
-environment; the startup cross-checks; JSON logging, the audit file and the audit HMAC secret set
-up the same way in every process, so hashed ids match across web, worker and scheduler). A setting,
+Settings load exactly as for ``radlite serve`` and every other service process
+(integration/startup.py: ``RADLITE_CONFIG`` site file + ``RADLITE__...`` environment, the startup
+cross-checks, JSON logging, the audit file and secret, the start-up audit events). A setting,
 mapping or schema problem, an audit secret unfit for production, or a SQLite store that
 ``PRAGMA quick_check`` finds damaged stops the server at import with the message, as
 ``radlite serve`` does.
@@ -16,20 +16,9 @@ from fhir.resources.R4B.bundle import Bundle
 from flask import Flask
 
 from integration.app import create_app
-from integration.audit import configure_logging, use_service_secret
 from integration.fhir.report import check_report
 from integration.samples import sample_diagnostic_reports
-from integration.settings import startup_settings
-
-
-def service_settings(site_file: str | None = None):
-    """The settings of a long-running process, with logging and the audit secret set up (the
-    counterpart of ``integration.cli._service_settings``, without click). An audit secret that
-    cannot protect identifiers raises AuditKeyError: gunicorn prints its one line and stops."""
-    settings = startup_settings(site_file)
-    configure_logging(settings.audit.log_level, audit_file=settings.audit.file, max_bytes=settings.audit.max_bytes)
-    use_service_secret(settings.audit)
-    return settings
+from integration.startup import service_settings
 
 
 def warm_up() -> None:
