@@ -155,13 +155,13 @@ class ReportPlan:
 def plan_report(resource: dict[str, Any], settings: Settings,
                 prior_resource: Callable[[], dict[str, Any] | None] | None = None) -> ReportPlan:
     """Select the tasks for a report and build their requests. ``prior_resource`` returns the
-    patient's earlier report (for temporal_comparison), or None when there is none."""
+    patient's earlier report (for a task that compares with it), or None when there is none."""
     rule, tasks = select_tasks(resource, settings)
     text = report_text(resource)
     requests, skipped = [], {}
     for task in tasks:
         x = TaskInput(report=text)
-        if task == "temporal_comparison":
+        if TASKS[task].needs_prior:
             prior = prior_resource() if prior_resource is not None else None
             if prior is None:
                 skipped[task] = "no earlier report for this patient"

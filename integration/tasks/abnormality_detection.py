@@ -182,4 +182,5 @@ TASK = Task(
     # Chosen on the val split (docs/model.md): as accurate as decoding the checklist, ~4x faster.
     mode="score",
     primary_metric="macro_f1",
+    write_kind="label_status",
 )

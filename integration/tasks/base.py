@@ -28,6 +28,14 @@ PROMPT_FORMAT_VERSION = "radlite-prompt/3"
 # How a task is decoded: "score" ranks its label set, "generate" decodes and parses.
 MODES = ("score", "generate")
 
+# What a task's answer becomes in the EHR: the shape its mapping file must have
+# (integration/writeback/mappings.py, one schema per kind; "none" writes nothing).
+WRITE_KINDS = ("label_status", "entities", "changes", "rads", "category", "text", "none")
+
+# Inputs the adapter finds for a pushed report itself: the patient's earlier report, from the store.
+# A task that requires anything else (a hypothesis, a question) is served by the API only.
+FOUND_INPUTS = ("prior_report",)
+
 SYSTEM_PROMPT = (
     "You are RadLite, an assistant for radiology reports. "
     "Answer only in the format the task asks for."
@@ -138,6 +146,8 @@ class Task:
     requires: tuple[str, ...] = ()
     # Name of the primary metric, the one tables lead with.
     primary_metric: str = "accuracy"
+    # What the answer becomes in the EHR (one of WRITE_KINDS; its mapping file has this kind).
+    write_kind: str = "none"
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -147,6 +157,19 @@ class Task:
             raise ValueError(f"task {self.name}: labels or slots, not both")
         if self.mode == "score" and not (self.labels or self.slots):
             raise ValueError(f"task {self.name}: scoring needs a label set or slots")
+        if self.write_kind not in WRITE_KINDS:
+            raise ValueError(f"task {self.name}: write_kind must be one of {WRITE_KINDS}")
+
+    @property
+    def routable(self) -> bool:
+        """Runs on a pushed report (routing may choose it): it needs nothing beyond what the
+        adapter finds itself. The others (a hypothesis, a question) are served by the API only."""
+        return all(name in FOUND_INPUTS for name in self.requires)
+
+    @property
+    def needs_prior(self) -> bool:
+        """Compares with the patient's earlier report: skipped when the store holds none."""
+        return "prior_report" in self.requires
 
     @property
     def scorable(self) -> bool:

@@ -33,4 +33,5 @@ TASK = Task(
     render=render_impression,
     metric=rouge_l_metric,
     primary_metric="rougeL",
+    write_kind="text",
 )

@@ -38,4 +38,5 @@ TASK = Task(
     metric=accuracy_metric,
     labels=LABELS,
     mode="score",
+    write_kind="category",
 )

@@ -39,4 +39,5 @@ TASK = Task(
     metric=accuracy_metric,
     labels=LABELS,
     mode="score",
+    write_kind="category",
 )

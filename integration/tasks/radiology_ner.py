@@ -126,4 +126,5 @@ TASK = Task(
     render=render_ner,
     metric=ner_metric,
     primary_metric="jaccard",
+    write_kind="entities",
 )

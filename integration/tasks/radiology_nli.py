@@ -19,4 +19,5 @@ TASK = Task(
     labels=LABELS,
     mode="score",
     requires=("hypothesis",),
+    write_kind="none",
 )

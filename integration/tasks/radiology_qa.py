@@ -44,4 +44,5 @@ TASK = Task(
     metric=qa_metric,
     requires=("question",),
     primary_metric="rougeL",
+    write_kind="none",
 )

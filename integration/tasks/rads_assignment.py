@@ -141,4 +141,5 @@ TASK = Task(
     metric=rads_metric,
     labels=LABELS,
     mode="generate",
+    write_kind="rads",
 )

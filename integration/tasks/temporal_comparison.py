@@ -117,4 +117,5 @@ TASK = Task(
     metric=temporal_metric,
     requires=("prior_report",),
     primary_metric="jaccard",
+    write_kind="changes",
 )

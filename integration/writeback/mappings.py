@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from integration.settings import ROOT
 from integration.tasks import (
+    TASKS,
     abnormality_detection,
     m_staging,
     n_staging,
@@ -305,18 +306,8 @@ TaskMapping = Annotated[
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(TaskMapping)
 
-# Which kind each known task must have.
-TASK_KINDS = {
-    "abnormality_detection": "label_status",
-    "radiology_ner": "entities",
-    "temporal_comparison": "changes",
-    "rads_assignment": "rads",
-    "n_staging": "category",
-    "m_staging": "category",
-    "impression_generation": "text",
-    "radiology_nli": "none",
-    "radiology_qa": "none",
-}
+# Which kind each known task must have: a fact of the task (``Task.write_kind``).
+TASK_KINDS = {name: task.write_kind for name, task in TASKS.items()}
 
 
 @dataclass
