@@ -38,7 +38,10 @@ class InferenceSettings(_Section):
     default_bundle: str | None = None
     # task -> bundle name, for tasks that should not use the default bundle.
     routes: dict[str, str] = Field(default_factory=dict)
-    compute_type: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float32", "bfloat16"] = "int8"
+    # auto: int8 on CPUs with VNNI, float32 on those without, where int8 products saturate and change
+    # answers (integration.inference.engine.resolve_compute_type; docs/model.md).
+    compute_type: Literal["auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float32",
+                          "bfloat16"] = "auto"
     threads: int = Field(1, ge=0, description="threads per model replica; 0 lets CTranslate2 choose")
     max_batch_size: int = Field(32, ge=1)
     max_input_tokens: int = Field(4096, ge=64)

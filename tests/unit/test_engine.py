@@ -282,3 +282,20 @@ def test_replicas_answer_like_one_replica(tiny_qwen2: Path) -> None:
     for x, y in zip(a, b):
         assert set(x.label_probs) == set(y.label_probs)
         assert all(math.isclose(x.label_probs[k], y.label_probs[k], rel_tol=1e-4) for k in x.label_probs)
+
+
+def test_auto_compute_type_is_int8_only_where_int8_products_are_exact() -> None:
+    from integration.inference.engine import resolve_compute_type
+
+    assert resolve_compute_type("auto", {"avx2", "fma", "avx512f", "avx512_vnni"}) == "int8"
+    assert resolve_compute_type("auto", {"avx2", "fma", "avx_vnni"}) == "int8"
+    assert resolve_compute_type("auto", {"avx2", "fma", "f16c"}) == "float32"  # saturating vpmaddubsw
+    assert resolve_compute_type("int8", {"avx2"}) == "int8"  # an explicit choice stands
+    assert resolve_compute_type("auto", set()) == "float32"
+
+
+def test_the_engine_resolves_auto(tiny_qwen2) -> None:
+    from integration.inference.engine import resolve_compute_type
+
+    engine = Engine(load_bundle(tiny_qwen2), threads=1)
+    assert engine.compute_type == resolve_compute_type("auto") != "auto"

@@ -19,7 +19,7 @@ def _site(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_load() -> None:
     s = load_settings(environ={})
-    assert s.inference.compute_type == "int8"
+    assert s.inference.compute_type == "auto"
     assert s.intake.auth.mode == "token"  # secure by default
 
 
