@@ -22,12 +22,8 @@ import base64
 import copy
 import hashlib
 import json
-import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -46,6 +42,7 @@ from integration.fhir.report import CHARS_PER_TOKEN_BOUND, report_char_limit
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore
+from tests.reliability.harness import gunicorn_process
 from tests.unit.stub_http import StubServer, closed_port_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -328,32 +325,15 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
 @pytest.mark.slow
 def test_gunicorn_answers_its_own_errors_with_operation_outcomes(tmp_path) -> None:
     pytest.importorskip("gunicorn")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     site = tmp_path / "site.yaml"
     site.write_text(json.dumps({
         "store": {"url": f"sqlite:///{tmp_path / 'jobs.sqlite'}"},
         "intake": {"auth": {"mode": "token", "token_sha256": [_digest(ADMIN)]}},
         "audit": {"file": None, "allow_development_key": True},
     }))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADLITE", "PROMETHEUS"))}
-    env.update({"RADLITE_CONFIG": str(site), "RADLITE_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
-                "RADLITE_AUDIT_SECRET": "hardening-test-audit-secret-0123456789abcdef"})
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                             "integration.wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()[-3000:]
-            time.sleep(0.2)
+    with gunicorn_process(site, tmp_path / "gunicorn.log", workers=1,
+                          extra_env={"RADLITE_AUDIT_SECRET": "hardening-test-audit-secret-0123456789abcdef"}) as (_, base):
+        port = int(base.rsplit(":", 1)[1])
         secret = "Patient-SECRET-0001"
         cases = {
             # a header line over limit_request_field_size
@@ -375,14 +355,6 @@ def test_gunicorn_answers_its_own_errors_with_operation_outcomes(tmp_path) -> No
             assert b"<html" not in body.lower() and secret.encode() not in body  # nothing echoed
         # What reaches the app is still the app's answer.
         assert requests.get(f"http://127.0.0.1:{port}/nope", timeout=5).headers["Content-Type"].startswith(FHIR_JSON)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
 
 
 # -- item 9 (b): a valid but wrong code in a mapping ---------------------------------------------
