@@ -8,9 +8,9 @@ text is the report's findings and impression. Reports are paired under one patie
 report of each pair has a prior and the routing's ``temporal_comparison`` runs for it, as for a
 follow-up study. The tasks are chosen by the configured routing rules (config/default.yaml: for a
 chest radiograph abnormality_detection, impression_generation, radiology_ner, and
-temporal_comparison when there is a prior) -- :func:`integration.worker.plan_report`, the worker's
+temporal_comparison when there is a prior) -- :func:`integration.inference.report_plan.plan_report`, the worker's
 own planning. Timed: planning, inference and parsing into the job's results
-(:func:`integration.worker.collect_results`, which also decides each result against the report:
+(:func:`integration.inference.report_plan.collect_results`, which also decides each result against the report:
 stated facts, the staging verifier, evidence -- its share of the time is the "decision share"
 column); not timed: the job store and the write-back, which do
 not depend on the engine.
@@ -75,7 +75,6 @@ from bench.results import child_env, run_child, write_section  # noqa: E402 -- n
 SECTION = "## Pipeline"
 PATHS = ("ct2", "ct2-replicas", "ct2-generate", "ct2-report", "ct2-nospread", "ct2-before", "llama-Q4_K_M", "llama-Q8_0")
 REFERENCE = "llama-Q4_K_M"
-SCORED = ("n_staging", "m_staging", "radiology_nli")
 
 
 # -- the workload ----------------------------------------------------------------------------------
@@ -100,14 +99,14 @@ def iu_test_reports(data_dir: Path, n: int) -> list[dict[str, Any]]:
 
 
 def plans_for(resources: list[dict[str, Any]]) -> list[Any]:
+    from integration.inference.report_plan import plan_report  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
     from integration.settings import load_settings  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
-    from integration.worker import plan_report  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     settings = load_settings()
     plans = []
     for i, res in enumerate(resources):
         prior = resources[i - 1] if i % 2 == 1 else None
-        plans.append(plan_report(res, settings, lambda p=prior: p))
+        plans.append(plan_report(res, settings.routing, lambda p=prior: p))
     return plans
 
 
@@ -130,9 +129,9 @@ def wait_for_go(job: dict[str, Any]) -> None:
 
 
 def run_ct2(job: dict[str, Any]) -> dict[str, Any]:
-    from integration.inference import Router  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
     from integration.inference.engine import Engine  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
-    from integration.worker import collect_results  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.inference.report_plan import collect_results  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.inference.router import Router  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     resources = iu_test_reports(Path(job["data_dir"]), job["reports"] + 1)
     warm, resources = resources[:1], resources[1:]
@@ -183,7 +182,7 @@ def run_llama(job: dict[str, Any]) -> dict[str, Any]:
     from transformers import AutoTokenizer  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     from integration.inference import prompting  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
-    from integration.inference.bundle import load_bundle  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.inference.model_bundle import load_bundle  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
     from integration.tasks import get_task  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     bundle = load_bundle(Path(job["bundle"]), verify_hash=False)
@@ -224,18 +223,20 @@ def run_llama(job: dict[str, Any]) -> dict[str, Any]:
 def run_scoring(job: dict[str, Any]) -> dict[str, Any]:
     """Seconds per scored answer: shared-prefix scoring (the engine) vs full-sequence score_batch."""
     from integration.fhir.report import report_text  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
-    from integration.inference.bundle import load_bundle  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
     from integration.inference.engine import Engine, Request  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
-    from integration.tasks import TaskInput, get_task  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.inference.model_bundle import load_bundle  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
+    from integration.tasks import TASKS, TaskInput, get_task  # noqa: PLC0415 -- each child loads only its own path's stack (RSS is measured)
 
     engine = Engine(load_bundle(Path(job["bundle"]), verify_hash=False), threads=job["threads"],
                     max_batch_size=job["max_batch_size"], cpu_isa=job.get("cpu_isa"))
     texts = [report_text(r) for r in iu_test_reports(Path(job["data_dir"]), job["reports"])]
     hypothesis = "There is no pleural effusion."
     rows: dict[str, Any] = {}
-    for name in SCORED:
+    # The tasks ranked over a closed label set (the slot-scored abnormality task is timed apart).
+    label_tasks = [name for name, task in TASKS.items() if task.mode == "score" and task.labels]
+    for name in label_tasks:
         task = get_task(name)
-        inputs = [TaskInput(report=t, hypothesis=hypothesis if name == "radiology_nli" else None) for t in texts]
+        inputs = [TaskInput(report=t, hypothesis=hypothesis if "hypothesis" in task.requires else None) for t in texts]
         engine.run([Request(name, inputs[0])])  # warm-up
 
         started = time.perf_counter()

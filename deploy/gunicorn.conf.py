@@ -45,9 +45,9 @@ limit_request_fields = 100
 
 # gunicorn answers those refusals (and malformed requests, conflicting Content-Length and
 # Transfer-Encoding: 400) itself, with an HTML page and no setting to change it: answer them with a
-# FHIR OperationOutcome like every other error (integration/gunicorn_errors.py says how, and what
+# FHIR OperationOutcome like every other error (integration/intake/http/gunicorn_errors.py says how, and what
 # stays HTML). Done here, in the master, so every worker forked from it inherits it.
-from integration.gunicorn_errors import install as _install_json_errors  # noqa: E402 -- next to the settings it explains; runs in the master
+from integration.intake.http.gunicorn_errors import install as _install_json_errors  # noqa: E402 -- next to the settings it explains; runs in the master
 
 _install_json_errors()
 

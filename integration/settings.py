@@ -74,7 +74,7 @@ class InferenceSettings(_Section):
 
 
 class DecisionSettings(_Section):
-    """How model answers become written results (integration/evidence/decide.py)."""
+    """How model answers become written results (integration/inference/evidence/decide.py)."""
 
     # task -> minimum confidence for writing an answer that rests on the model alone; overrides
     # the bundle's thresholds (chosen on val data) for this site. 0 writes every such answer.
@@ -93,13 +93,23 @@ class DecisionSettings(_Section):
         return value
 
 
+def masked_url(url: str) -> str:
+    """A store URL with its password hidden, for messages and logs."""
+    try:
+        from sqlalchemy.engine import make_url  # noqa: PLC0415 -- sqlalchemy: off CLI start-up
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 -- an unparsable URL is shown as "(unparsable)"
+        return "(unparsable URL)"
+
+
 class StoreSettings(_Section):
     url: str = "sqlite:///var/radlite.sqlite"
     # A job whose worker died this many times is dead-lettered instead of taken again.
     max_inference_attempts: int = Field(3, ge=1)
 
 
-# What an inbound token may do (integration.api.auth): push reports, read jobs, run $preview;
+# What an inbound token may do (integration.intake.http.auth): push reports, read jobs, run $preview;
 # admin implies every other scope.
 IntakeScope = Literal["intake", "jobs:read", "preview", "admin"]
 
@@ -109,7 +119,7 @@ class ScopedToken(_Section):
     sha256: str
     scopes: list[IntakeScope] = Field(min_length=1)
     # The client this token belongs to, for quotas, 429 answers, the audit trail and jobs.client
-    # (integration.api.auth.Caller); None = "token:" + the first 12 hex digits of sha256. Tokens
+    # (integration.intake.http.auth.Caller); None = "token:" + the first 12 hex digits of sha256. Tokens
     # with the same name share one client's quotas (e.g. an old and a new token while rotating).
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
 
@@ -361,7 +371,7 @@ def load_settings(site_file: str | Path | None = None, environ: Mapping[str, str
 
 def check_settings(settings: Settings) -> list[str]:
     """Problems that involve several settings, each ``source: key: what is wrong (expected)``."""
-    # Not from integration.worker: that imports the inference runtime, which a web process must not.
+    # Not from integration.inference.worker: that imports the inference runtime, which a web process must not.
     from integration.tasks import API_ONLY_TASKS, TASKS  # noqa: PLC0415 -- the task registry (~40 ms): off CLI start-up
 
     out: list[str] = []

@@ -1,7 +1,7 @@
 """WSGI entry point for production servers: ``gunicorn -c deploy/gunicorn.conf.py integration.wsgi:app``.
 
 Settings load exactly as for ``radlite serve`` and every other service process
-(integration/startup.py: ``RADLITE_CONFIG`` site file + ``RADLITE__...`` environment, the startup
+(integration/compose.py: ``RADLITE_CONFIG`` site file + ``RADLITE__...`` environment, the startup
 cross-checks, JSON logging, the audit file and secret, the start-up audit events). A setting,
 mapping or schema problem, an audit secret unfit for production, or a SQLite store that
 ``PRAGMA quick_check`` finds damaged stops the server at import with the message, as
@@ -15,10 +15,9 @@ import gc
 from fhir.resources.R4B.bundle import Bundle
 from flask import Flask
 
-from integration.app import create_app
+from integration import compose
 from integration.fhir.report import check_report
 from integration.samples import sample_diagnostic_reports
-from integration.startup import service_settings
 
 
 def warm_up() -> None:
@@ -33,7 +32,7 @@ def warm_up() -> None:
 
 
 def create() -> Flask:
-    app = create_app(service_settings())
+    app = compose.web_app(compose.service_settings())
     warm_up()
     # Everything built so far (modules, the FHIR models, settings, the app) lives as long as the
     # process: keep it out of the garbage collector's full collections, which otherwise walk it

@@ -19,7 +19,7 @@ os.environ.setdefault("RADLITE__AUDIT__ALLOW_DEVELOPMENT_KEY", "true")
 
 
 def _tiny_bundle(arch: str) -> Path:
-    from integration.inference import BundleError, load_bundle
+    from integration.inference.model_bundle import BundleError, load_bundle
     from training.tiny import fingerprint, make_bundle
 
     path = CACHE / fingerprint() / f"tiny-{arch}"

@@ -1,6 +1,6 @@
 """Test helpers for the FHIR server tests: keys, and hand-made job results in the worker's format.
 
-The server itself lives in :mod:`integration.devserver` (the demo uses it too).
+The server itself lives in :mod:`integration.ops.devserver` (the demo uses it too).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from integration.devserver import (  # noqa: F401 -- re-exported for the tests
+from integration.ops.devserver import (  # noqa: F401 -- re-exported for the tests
     FHIR_VENV,
     MAKE_HINT,
     SEKMET,

@@ -1,6 +1,6 @@
 """A worker that answers ``$preview`` requests while a test's request waits for one.
 
-The web app only queues previews (integration/api/preview.py); ``radlite worker`` runs them. A test
+The web app only queues previews (integration/intake/http/preview.py); ``radlite worker`` runs them. A test
 that calls ``$preview`` through ``create_app(...).test_client()`` runs this in a thread beside it,
 on the same store: the request waits in the test's thread, the thread answers it.
 """
@@ -11,10 +11,10 @@ import contextlib
 import threading
 from typing import Iterator
 
-from integration.inference import Router
+from integration.inference.router import Router
+from integration.inference.worker import Worker
 from integration.settings import Settings
 from integration.store import JobStore
-from integration.worker import Worker
 
 
 @contextlib.contextmanager

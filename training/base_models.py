@@ -13,7 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from integration.inference.bundle import file_sha256
+from integration.inference.model_bundle import file_sha256
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from integration.inference.bundle import Bundle, file_sha256
+from integration.inference.model_bundle import ModelBundle, file_sha256
 from integration.tasks import PROMPT_FORMAT_VERSION
 from training.convert import build_bundle
 
@@ -57,7 +57,7 @@ def build(
     base_model: str,
     adapter_dir: str | Path | None = None,
     quantization: str = "int8",
-) -> Bundle:
+) -> ModelBundle:
     """Make a bundle from a base folder and (optionally) an adapter; without one, the bundle is
     the zero-shot base model, and its manifest says so."""
     extra: dict[str, Any] = {}

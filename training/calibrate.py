@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from integration.inference import Engine, Request
+from integration.inference.engine import Engine, Request
 from integration.tasks import SlotBias, Task, TaskInput, get_task
-from integration.tasks.metrics import f1
+from integration.tasks.scoring import f1
 from training.train import load_examples
 
 # Bias grid, in nats: -4 .. +8 by 0.25 (e^8 ~ 3000: a slot chosen at 1/3000 of its rival).

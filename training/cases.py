@@ -20,12 +20,11 @@ from typing import Any
 
 import yaml
 
-from integration.evidence import rads, tnm
-from integration.evidence.decide import decide, threshold_for
-from integration.inference import Engine, Output, Request
-from integration.inference.engine import PromptTooLong
+from integration.inference.engine import Engine, Output, PromptTooLong, Request
+from integration.inference.evidence import rads, tnm
+from integration.inference.evidence.decide import decide, threshold_for
+from integration.inference.report_plan import result_record
 from integration.tasks import TaskInput, TaskResult, get_task
-from integration.worker import result_record
 
 _STATED = {"rads_assignment": rads.answer, "n_staging": tnm.answer_n, "m_staging": tnm.answer_m}
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from integration.inference.model_bundle import Calibration, calibration_sha256, load_bundle, write_manifest
+
 
 @click.group("model")
 def model() -> None:
@@ -130,7 +132,7 @@ def build_cmd(base_name, adapter_dir, no_adapter, out, name, version) -> None:
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write per-case rows and the summary as JSON.")
 def eval_cases_cmd(bundle_dir, cases_file, threads, out) -> None:
     """Score what `radlite run-task` would answer on a case file (abstention = miss)."""
-    from integration.inference import Engine, load_bundle  # noqa: PLC0415 -- ctranslate2: off CLI start-up
+    from integration.inference.engine import Engine  # noqa: PLC0415 -- ctranslate2: off CLI start-up
     from training.cases import load_cases, markdown, run_cases, summary  # noqa: PLC0415 -- ctranslate2 (via training.*): off CLI start-up
 
     engine = Engine(load_bundle(bundle_dir), threads=threads, max_input_tokens=4096)
@@ -200,8 +202,7 @@ def eval_cmd(bundles, data_dir, split, tasks, limit_per_task, threads, batch_siz
 def calibrate_cmd(bundle_dir, data_dir, tasks, limit, adapter_dir, version, dry_run, min_positives, threads,
                   batch_size) -> None:
     """Fit per-slot decision biases on the val split and record them in the bundle (and adapter card)."""
-    from integration.inference import Engine  # noqa: PLC0415 -- ctranslate2: off CLI start-up
-    from integration.inference.bundle import Calibration, load_bundle, write_manifest  # noqa: PLC0415 -- ctranslate2: off CLI start-up
+    from integration.inference.engine import Engine  # noqa: PLC0415 -- ctranslate2: off CLI start-up
     from integration.tasks import TASKS  # noqa: PLC0415 -- the task registry (~40 ms): off CLI start-up
     from training.build import ADAPTER_CARD, adapter_sha256, read_card, write_card  # noqa: PLC0415 -- ctranslate2 (via training.*): off CLI start-up
     from training.calibrate import MIN_POSITIVES, fit, per_slot_table, slot_probs_on  # noqa: PLC0415 -- ctranslate2 (via training.*): off CLI start-up
@@ -267,8 +268,7 @@ def thresholds_cmd(bundle_dir, data_dir, tasks, limit, target, adapter_dir, out_
                    batch_size) -> None:
     """Choose per-task confidence thresholds on the val split (written answers at >= --target
     precision) and record them in the bundle and the adapter card."""
-    from integration.inference import Engine  # noqa: PLC0415 -- ctranslate2: off CLI start-up
-    from integration.inference.bundle import load_bundle, write_manifest  # noqa: PLC0415 -- ctranslate2: off CLI start-up
+    from integration.inference.engine import Engine  # noqa: PLC0415 -- ctranslate2: off CLI start-up
     from training.build import adapter_sha256, read_card, write_card  # noqa: PLC0415 -- ctranslate2 (via training.*): off CLI start-up
     from training.thresholds import TASKS as FITTED, curves_on, plot, record  # noqa: PLC0415 -- ctranslate2 (via training.*): off CLI start-up
 
@@ -397,7 +397,6 @@ def record_eval_cmd(eval_json, adapter_dir) -> None:
 
     Refused unless the evaluated bundle was built from this adapter and decided with the
     calibration the card holds: the card must describe the model it ships."""
-    from integration.inference.bundle import Calibration, calibration_sha256  # noqa: PLC0415 -- ctranslate2: off CLI start-up
     from training.build import adapter_sha256, eval_summary, read_card, write_card  # noqa: PLC0415 -- ctranslate2 (via training.*): off CLI start-up
 
     report = json.loads(Path(eval_json).read_text(encoding="utf-8"))[0]

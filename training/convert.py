@@ -8,11 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from integration.inference.bundle import (
+from integration.inference.model_bundle import (
     MODEL_DIR,
     TOKENIZER_DIR,
-    Bundle,
     Manifest,
+    ModelBundle,
     file_sha256,
     load_bundle,
     write_manifest,
@@ -46,7 +46,7 @@ def build_bundle(
     quantization: str = "int8",
     eval_scores: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
-) -> Bundle:
+) -> ModelBundle:
     """Convert ``hf_dir`` with CTranslate2 and write a complete bundle to ``out_dir``.
 
     The bundle is assembled in a temporary sibling directory and renamed into place, so an

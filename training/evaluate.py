@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from integration.inference import Engine, Request, load_bundle
+from integration.inference.engine import Engine, Request
+from integration.inference.model_bundle import load_bundle
 from integration.tasks import TASKS, TaskInput, get_task
 from training.train import load_examples
 

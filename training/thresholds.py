@@ -1,6 +1,6 @@
 """Per-task confidence thresholds, chosen on the val split: written answers should be right.
 
-For every val row the bundle answers once; the adapter's decision (:mod:`integration.evidence.decide`)
+For every val row the bundle answers once; the adapter's decision (:mod:`integration.inference.evidence.decide`)
 is then taken again at each candidate threshold, and each answer that would be written is marked
 right or wrong against the gold answer. A task's threshold is the one that writes the most answers
 while they reach precision >= ``TARGET_PRECISION`` (the lowest such threshold on a tie) -- all
@@ -33,10 +33,10 @@ from typing import Any, Iterable, Sequence
 
 from tqdm import tqdm
 
-from integration.evidence.decide import decide
-from integration.inference import Engine, Request
+from integration.inference.engine import Engine, Request
+from integration.inference.evidence.decide import decide
+from integration.inference.report_plan import result_record
 from integration.tasks import TaskInput, get_task
-from integration.worker import result_record
 from training.train import load_examples
 
 TARGET_PRECISION = 0.90

@@ -24,12 +24,20 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import structlog
 
 from integration.audit.chain import AuditFile
-from integration.audit.secret import DEVELOPMENT_SECRET as _DEV_SECRET, AuditKeyError, load_secret, use_service_secret
+from integration.audit.secret import (
+    DEVELOPMENT_SECRET as _DEV_SECRET,
+    AuditKeyError,
+    fix_hint,
+    key_problem,
+    load_secret,
+    read_configured_secret,
+    secret_source,
+)
 
 __all__ = [
     "AuditFile", "AuditKeyError", "audit", "bind_correlation_id", "clear_context", "configure_audit_file",
@@ -191,3 +199,26 @@ def bind_correlation_id(correlation_id: str | None) -> None:
 
 def clear_context() -> None:
     structlog.contextvars.clear_contextvars()
+
+
+def use_service_secret(audit_settings: Any, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """Load the audit secret of a long-running service and install it for :func:`hash_id`.
+
+    Raises :class:`AuditKeyError` (one line: what is wrong, and the fix) when the secret cannot
+    protect real identifiers, unless ``audit.allow_development_key`` is set: then the service
+    starts, and says in its log and audit trail that its hashes are not protected."""
+    secret = read_configured_secret(audit_settings, environ)
+    problem = key_problem(secret)
+    if problem is not None:
+        where = secret_source(audit_settings)
+        if not audit_settings.allow_development_key:
+            raise AuditKeyError(
+                f"refusing to start: the audit HMAC secret ({where}) {problem}, and anyone could reverse the "
+                f"hashed identifiers in the logs; fix: {fix_hint(audit_settings)}; for local development "
+                "only: audit.allow_development_key: true")
+        get_logger("radlite.audit").warning(
+            "audit.weak_key", detail=f"the audit HMAC secret ({where}) {problem}; accepted because "
+                                     "audit.allow_development_key is true: never in production")
+        audit("audit.weak_key", allowed_by="audit.allow_development_key")
+    set_secret(secret)
+    return secret

@@ -5,7 +5,7 @@ key is only worth something while nobody else has it: with a key that is public 
 key in this source code), a placeholder copied from an example file, or one short enough to
 guess, anyone can hash every likely id (``DiagnosticReport/1`` ... ``/999999``, MRN patterns) and
 read the "pseudonymised" logs back. So the services (web, worker, scheduler) refuse to start with
-such a key (:func:`use_service_secret`), and ``radlite doctor`` fails on it.
+such a key (:func:`integration.audit.use_service_secret`), and ``radlite doctor`` fails on it.
 
 The rules (:func:`key_problem`), on the secret's bytes:
 
@@ -89,28 +89,3 @@ def read_configured_secret(audit_settings: Any, environ: Mapping[str, str] | Non
     except OSError as exc:
         raise AuditKeyError(f"refusing to start: {secret_source(audit_settings)} cannot be read "
                             f"({type(exc).__name__}); fix: {fix_hint(audit_settings)}") from None
-
-
-def use_service_secret(audit_settings: Any, environ: Mapping[str, str] | None = None) -> bytes | None:
-    """Load the audit secret of a long-running service and install it for :func:`hash_id`.
-
-    Raises :class:`AuditKeyError` (one line: what is wrong, and the fix) when the secret cannot
-    protect real identifiers, unless ``audit.allow_development_key`` is set: then the service
-    starts, and says in its log and audit trail that its hashes are not protected."""
-    from integration.audit import audit, get_logger, set_secret  # noqa: PLC0415 -- import cycle: integration.audit imports this module
-
-    secret = read_configured_secret(audit_settings, environ)
-    problem = key_problem(secret)
-    if problem is not None:
-        where = secret_source(audit_settings)
-        if not audit_settings.allow_development_key:
-            raise AuditKeyError(
-                f"refusing to start: the audit HMAC secret ({where}) {problem}, and anyone could reverse the "
-                f"hashed identifiers in the logs; fix: {fix_hint(audit_settings)}; for local development "
-                "only: audit.allow_development_key: true")
-        get_logger("radlite.audit").warning(
-            "audit.weak_key", detail=f"the audit HMAC secret ({where}) {problem}; accepted because "
-                                     "audit.allow_development_key is true: never in production")
-        audit("audit.weak_key", allowed_by="audit.allow_development_key")
-    set_secret(secret)
-    return secret

@@ -339,7 +339,7 @@ def r4b_issues(resource: dict[str, Any]) -> list[Issue]:
     except RecursionError:
         # fhir.resources validates nested elements (extension in extension...) by recursion: a
         # deep enough resource exhausts the stack. The intake bounds JSON depth before this
-        # (integration.api.body); pulled reports reach here unbounded.
+        # (integration.intake.http.body); pulled reports reach here unbounded.
         return [Issue.error("structure", "the resource is nested too deeply to validate", ROOT)]
     except (TypeError, ValueError) as exc:  # pragma: no cover - the model raises ValidationError
         return [Issue.error("structure", f"not a valid DiagnosticReport ({type(exc).__name__})", ROOT)]

@@ -1,7 +1,5 @@
-"""Model bundles, the CTranslate2 engine and the task router."""
-
-from integration.inference.bundle import Bundle, BundleError, Manifest, load_bundle
-from integration.inference.engine import Engine, Output, Request
-from integration.inference.router import Router
-
-__all__ = ["Bundle", "BundleError", "Engine", "Manifest", "Output", "Request", "Router", "load_bundle"]
+"""Inference: the stage between intake and write-back. Which tasks a report gets (routing), one
+report's plan and decided results (report_plan), the worker that runs them in batches, the
+CTranslate2 engine, the router that holds one engine per model bundle, and the dry run behind
+previews. Import from the modules: this package re-exports nothing, so importing a light part
+(a model bundle's manifest) never loads ctranslate2."""

@@ -33,7 +33,7 @@ import numpy as np
 import structlog
 
 from integration.inference import prompting
-from integration.inference.bundle import Bundle
+from integration.inference.model_bundle import ModelBundle
 from integration.tasks import TASKS, Slots, Task, TaskInput, TaskResult, get_task
 
 log = structlog.get_logger(__name__)
@@ -231,7 +231,7 @@ class Engine:
 
     def __init__(
         self,
-        bundle: Bundle,
+        bundle: ModelBundle,
         *,
         compute_type: str = "auto",
         threads: int = 0,
@@ -284,11 +284,11 @@ class Engine:
 
     def _common_prefix(self) -> list[int]:
         """The tokens every prompt starts with (chat template, system prompt, "Report:"), found
-        by tokenizing a few unlike prompts. CTranslate2 runs them once and keeps the state (its
-        static-prompt cache holds exactly this one entry), so no prompt pays for them again."""
+        by tokenizing unlike prompts of every task. CTranslate2 runs them once and keeps the state
+        (its static-prompt cache holds exactly this one entry), so no prompt pays for them again."""
         probes = [prompting.prompt_ids(self.tokenizer, task, TaskInput(report=text, prior_report=text,
                                                                        hypothesis=text, question=text))
-                  for task in (TASKS["impression_generation"], TASKS["radiology_qa"])
+                  for task in TASKS.values()
                   for text in ("a", "Z9", " (x", "\n1.", "ÉÅ")]
         n = 0
         while all(len(p) > n + 1 for p in probes) and len({p[n] for p in probes}) == 1:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from integration.audit import audit
-from integration.inference.bundle import Bundle, BundleError, load_bundle
 from integration.inference.engine import Engine, Output, Request
+from integration.inference.model_bundle import BundleError, ModelBundle, load_bundle
 from integration.tasks import TASKS
 
 
@@ -22,7 +22,7 @@ class Router:
         routes: Mapping[str, str] | None = None,
         default: str | None = None,
         *,
-        engine_factory: Callable[[Bundle], Engine] | None = None,
+        engine_factory: Callable[[ModelBundle], Engine] | None = None,
         verify_hash: bool = True,
     ) -> None:
         if not bundles:
@@ -48,7 +48,7 @@ class Router:
     def from_settings(cls, inf, bundle: str | Path | None = None) -> "Router":
         """A router for ``settings.inference``; ``bundle`` replaces the configured bundles with one."""
 
-        def factory(b: Bundle) -> Engine:
+        def factory(b: ModelBundle) -> Engine:
             return Engine(
                 b,
                 compute_type=inf.compute_type,

@@ -20,17 +20,13 @@ import json
 import os
 import threading
 import uuid
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import (
     Connection,
-    Engine,
     and_,
     bindparam,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     or_,
@@ -43,9 +39,9 @@ from sqlalchemy.orm import sessionmaker
 
 from integration.fhir.lifecycle import PRIOR_STATUSES, patient_key
 from integration.store import migrations
+from integration.store.database import make_engine
 from integration.store.integrity import (
     StoreCorrupt,
-    create_private,
     is_corruption,
     require_sound,
     restrict_modes,
@@ -272,38 +268,6 @@ def _check_quota(conn: Connection, client: str, limit: int) -> None:
     queued = conn.execute(_QUEUED_OF_CLIENT, {"client": client}).scalar_one()
     if queued > limit:
         raise QuotaExceeded(client, queued, limit)
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        database = sqlite_path(url)
-        if database is not None:
-            # The file holds full report texts: created 0600 here, before SQLite would create it
-            # 0644; its -wal and -shm get the same mode from SQLite.
-            create_private(database)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
-            # Let SQLAlchemy, not the driver, issue BEGIN, so that it can be BEGIN IMMEDIATE.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # pragma: no cover
-            # Take the write lock up front: a read that later upgrades can fail with SQLITE_BUSY
-            # regardless of busy_timeout, and claims always write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
 
 
 class JobStore:
@@ -553,9 +517,9 @@ class JobStore:
                 job.inference_attempts += 1
                 claimed.append(job)
         if gave_up:
-            from integration import metrics  # noqa: PLC0415 -- prometheus_client: only on a dead letter
+            from integration import monitoring  # noqa: PLC0415 -- prometheus_client: only on a dead letter
 
-            metrics.dead_lettered("inference", gave_up)
+            monitoring.dead_lettered("inference", gave_up)
         return claimed
 
     def withdraw_only(self, job_id: str, owner: str, reason: str | None = None) -> bool:

@@ -72,7 +72,7 @@ class Job(Base):
     subject_ref: Mapped[str | None] = mapped_column(String(512), nullable=True, index=True)
     source: Mapped[str] = mapped_column(String(32), default="push")
     correlation_id: Mapped[str] = mapped_column(String(64))
-    # Who pushed it: the intake token's client name (integration.api.auth.Caller.client); None for
+    # Who pushed it: the intake token's client name (integration.intake.http.auth.Caller.client); None for
     # pull mode, open (development) mode and jobs recorded before quotas existed.
     client: Mapped[str | None] = mapped_column(String(64), nullable=True)
 

@@ -32,7 +32,7 @@ import re
 from typing import Any, Sequence
 
 from integration.tasks.base import ParseError, Slots, Task
-from integration.tasks.metrics import multilabel_metrics
+from integration.tasks.scoring import multilabel_metrics
 
 CHEXPERT_LABELS = (
     "No Finding",
@@ -183,4 +183,5 @@ TASK = Task(
     mode="score",
     primary_metric="macro_f1",
     write_kind="label_status",
+    vocabulary={"labels": CHEXPERT_LABELS, "statuses": STATUSES},
 )

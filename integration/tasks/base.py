@@ -29,8 +29,11 @@ PROMPT_FORMAT_VERSION = "radlite-prompt/3"
 MODES = ("score", "generate")
 
 # What a task's answer becomes in the EHR: the shape its mapping file must have
-# (integration/writeback/mappings.py, one schema per kind; "none" writes nothing).
+# (integration/mappings/__init__.py, one schema per kind; "none" writes nothing).
 WRITE_KINDS = ("label_status", "entities", "changes", "rads", "category", "text", "none")
+# Kinds whose answer is a set of items (labels, entities, changes), each written or abstained on its
+# own; the others are one value.
+ITEM_WRITE_KINDS = ("label_status", "entities", "changes")
 
 # Inputs the adapter finds for a pushed report itself: the patient's earlier report, from the store.
 # A task that requires anything else (a hypothesis, a question) is served by the API only.
@@ -148,6 +151,15 @@ class Task:
     primary_metric: str = "accuracy"
     # What the answer becomes in the EHR (one of WRITE_KINDS; its mapping file has this kind).
     write_kind: str = "none"
+    # The confidence a written answer needs when neither the model bundle (its val-chosen
+    # thresholds, `radlite model thresholds`) nor the site sets one: conservative on purpose. API-only
+    # tasks write nothing, so theirs is 0 (the caller sees the confidence).
+    min_confidence: float = 0.5
+    # The closed vocabularies of the answer that a mapping file must cover, by name; which names a
+    # write kind reads: category "values" (default: ``labels``), label_status "labels"
+    # and "statuses", entities "entities", changes "changes", rads "systems" and "system:<name>"
+    # (that system's categories). Mapping validation reads them (integration/mappings).
+    vocabulary: dict[str, tuple[str, ...]] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -159,6 +171,10 @@ class Task:
             raise ValueError(f"task {self.name}: scoring needs a label set or slots")
         if self.write_kind not in WRITE_KINDS:
             raise ValueError(f"task {self.name}: write_kind must be one of {WRITE_KINDS}")
+        if self.write_kind == "category" and "values" not in self.vocabulary:
+            if not self.labels:
+                raise ValueError(f"task {self.name}: a category task needs labels or vocabulary['values']")
+            object.__setattr__(self, "vocabulary", {**self.vocabulary, "values": tuple(self.labels)})
 
     @property
     def routable(self) -> bool:
@@ -170,6 +186,16 @@ class Task:
     def needs_prior(self) -> bool:
         """Compares with the patient's earlier report: skipped when the store holds none."""
         return "prior_report" in self.requires
+
+    @property
+    def writes(self) -> bool:
+        """Its answers go into the chart (a mapping file says how); API-only tasks write nothing."""
+        return self.write_kind != "none"
+
+    @property
+    def writes_items(self) -> bool:
+        """Its answer is a set of items, each decided and written on its own."""
+        return self.write_kind in ITEM_WRITE_KINDS
 
     @property
     def scorable(self) -> bool:

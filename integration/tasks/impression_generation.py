@@ -7,7 +7,7 @@ no label. The parser also accepts a leading "Impression:" / "Answer:" label and 
 from __future__ import annotations
 
 from integration.tasks.base import ParseError, Task
-from integration.tasks.metrics import rouge_l_metric
+from integration.tasks.scoring import rouge_l_metric
 from integration.tasks.text import strip_leading_labels
 
 _LABEL_NAMES = (r"answer", r"(?:final\s{1,3})?impressions?")
@@ -34,4 +34,5 @@ TASK = Task(
     metric=rouge_l_metric,
     primary_metric="rougeL",
     write_kind="text",
+    min_confidence=0.6,
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from integration.tasks.base import ParseError, Task
-from integration.tasks.metrics import accuracy_metric
+from integration.tasks.scoring import accuracy_metric
 
 LABELS = ("M0", "M1", "M1a", "M1b", "M1c")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from integration.tasks.base import ParseError, Task
-from integration.tasks.metrics import accuracy_metric
+from integration.tasks.scoring import accuracy_metric
 
 LABELS = ("N0", "N1", "N2", "N3")
 

@@ -24,7 +24,7 @@ import re
 from typing import Any, Iterable
 
 from integration.tasks.base import ParseError, Task
-from integration.tasks.metrics import mean_jaccard
+from integration.tasks.scoring import mean_jaccard
 from integration.tasks.text import clean_phrase, says_none, split_items
 
 ENTITY_LABELS = ("ANAT-DP", "OBS-DP", "OBS-DA", "OBS-U")
@@ -127,4 +127,7 @@ TASK = Task(
     metric=ner_metric,
     primary_metric="jaccard",
     write_kind="entities",
+    # "written": the entity labels that become Observations (present and uncertain findings).
+    vocabulary={"entities": ENTITY_LABELS, "written": ("OBS-DP", "OBS-U")},
+    min_confidence=0.6,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from integration.tasks.base import Task
 from integration.tasks.labels import parse_label
-from integration.tasks.metrics import accuracy_metric
+from integration.tasks.scoring import accuracy_metric
 
 LABELS = ("entailment", "contradiction", "neutral")
 
@@ -20,4 +20,5 @@ TASK = Task(
     mode="score",
     requires=("hypothesis",),
     write_kind="none",
+    min_confidence=0.0,
 )

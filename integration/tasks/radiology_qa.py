@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from integration.tasks.base import ParseError, Task
-from integration.tasks.metrics import rouge_l_metric
+from integration.tasks.scoring import rouge_l_metric
 from integration.tasks.text import normalize_answer, strip_leading_labels
 
 
@@ -45,4 +45,5 @@ TASK = Task(
     requires=("question",),
     primary_metric="rougeL",
     write_kind="none",
+    min_confidence=0.0,
 )

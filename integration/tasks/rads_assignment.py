@@ -142,4 +142,6 @@ TASK = Task(
     labels=LABELS,
     mode="generate",
     write_kind="rads",
+    vocabulary={"systems": tuple(SYSTEMS), **{f"system:{name}": cats for name, cats in SYSTEMS.items()}},
+    min_confidence=0.8,
 )

@@ -18,7 +18,7 @@ import re
 from typing import Any, Iterable
 
 from integration.tasks.base import ParseError, Task
-from integration.tasks.metrics import mean_jaccard
+from integration.tasks.scoring import mean_jaccard
 from integration.tasks.text import clean_phrase, says_none, split_items
 
 CHANGES = ("new", "worsened", "improved", "resolved", "unchanged")
@@ -118,4 +118,6 @@ TASK = Task(
     requires=("prior_report",),
     primary_metric="jaccard",
     write_kind="changes",
+    vocabulary={"changes": CHANGES},
+    min_confidence=0.6,
 )

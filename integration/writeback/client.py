@@ -29,7 +29,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from integration import metrics
+from integration import monitoring
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FHIR_JSON = "application/fhir+json"
@@ -342,12 +342,12 @@ class FhirClient:
                 resp = self.session.request(method, url, json=json_body, params=params, headers=h,
                                             timeout=self.timeout)
             except requests.Timeout:
-                metrics.EHR_CLIENT.record(answered=False)
+                monitoring.EHR_CLIENT.record(answered=False)
                 raise WritebackError(f"{what}: timeout", retryable=True) from None
             except requests.RequestException as exc:
-                metrics.EHR_CLIENT.record(answered=False)
+                monitoring.EHR_CLIENT.record(answered=False)
                 raise WritebackError(f"{what}: {type(exc).__name__}", retryable=True) from None
-            metrics.EHR_CLIENT.record(answered=resp.status_code < 500 and resp.status_code != 429)
+            monitoring.EHR_CLIENT.record(answered=resp.status_code < 500 and resp.status_code != 429)
             if resp.status_code == 401 and not refreshed and self.auth.can_refresh():
                 refreshed = True
                 continue

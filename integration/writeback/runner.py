@@ -19,11 +19,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from integration import metrics
+from integration import monitoring
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.fhir.lifecycle import is_withdrawn, mismatch
-from integration.store import JobStore, State
-from integration.writeback.bundle import (
+from integration.fhir.transaction import (
     AMEND_NOTE,
     FAILED_VERSION_NOTE,
     WITHDRAWN_NOTE,
@@ -32,8 +31,9 @@ from integration.writeback.bundle import (
     plan_transaction,
     summarize,
 )
+from integration.mappings import Mappings
+from integration.store import JobStore, State
 from integration.writeback.client import FhirClient, WritebackError
-from integration.writeback.mappings import Mappings
 
 log = get_logger("radlite.writeback")
 
@@ -242,5 +242,5 @@ def write_due(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
             _failed(store, owner, settings, job, err, counts, rng)
         finally:
             clear_context()
-    metrics.writeback_counts(counts)
+    monitoring.writeback_counts(counts)
     return counts

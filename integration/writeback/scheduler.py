@@ -20,10 +20,10 @@ import uuid
 from typing import Any
 
 from integration.audit import audit, get_logger
-from integration.pull import poll_once
+from integration.intake.pull import poll_once
+from integration.mappings import Mappings
 from integration.store import JobStore
 from integration.writeback.client import FhirClient
-from integration.writeback.mappings import Mappings
 from integration.writeback.runner import Counts, write_due
 
 LOCK_NAME = "scheduler"

@@ -10,9 +10,9 @@ from typing import Any, Callable
 
 import pytest
 
+from integration.mappings import load_mappings
 from integration.samples import sample_diagnostic_reports
 from integration.store import JobStore, State
-from integration.writeback.mappings import load_mappings
 from tests.fhir_server import MAKE_HINT, SekmetServer, full_results, sekmet_available
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -82,12 +82,12 @@ def pg_url(empty_pg_url: str) -> str:
 
 
 class Proc:
-    """A ``python -m integration.cli ...`` subprocess whose stderr (JSON log lines) goes to a file."""
+    """A ``python -m integration.ops.cli ...`` subprocess whose stderr (JSON log lines) goes to a file."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
         self._fh = open(log, "wb")
-        self.popen = subprocess.Popen([sys.executable, "-m", "integration.cli", *args], cwd=ROOT, env=env,
+        self.popen = subprocess.Popen([sys.executable, "-m", "integration.ops.cli", *args], cwd=ROOT, env=env,
                                       stdout=subprocess.DEVNULL, stderr=self._fh, start_new_session=True)
 
     @property

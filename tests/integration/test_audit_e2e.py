@@ -22,16 +22,16 @@ import structlog
 import yaml
 from click.testing import CliRunner
 
-from integration.app import create_app
 from integration.audit import clear_context, configure_audit_file, configure_logging, set_secret
-from integration.cli import cli
-from integration.inference import Router
+from integration.inference.router import Router
+from integration.inference.worker import Worker
+from integration.intake.http.app import create_app
+from integration.mappings import load_mappings
+from integration.ops.cli import cli
 from integration.samples import sample_diagnostic_reports, sample_reports
 from integration.settings import load_settings
 from integration.store import JobStore
-from integration.worker import Worker
 from integration.writeback.client import FhirClient
-from integration.writeback.mappings import load_mappings
 from integration.writeback.scheduler import WritebackScheduler
 
 SECRET = "e2e-audit-secret"

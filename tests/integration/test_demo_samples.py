@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.devserver import sekmet_available
+from integration.ops.devserver import sekmet_available
 from integration.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ CHECKED = ("rads_assignment", "n_staging", "m_staging")
 
 def _embedded_bundle(tmp_root: Path) -> Path:
     """models/radlite-mini when it was built from the committed adapter, else a fresh build."""
-    from integration.inference import BundleError, load_bundle
+    from integration.inference.model_bundle import BundleError, load_bundle
     from training.build import adapter_sha256
 
     want = adapter_sha256(ADAPTER)
@@ -44,13 +44,13 @@ def _embedded_bundle(tmp_root: Path) -> Path:
         except BundleError:
             continue
     out = ROOT / ".cache" / "test-models" / "radlite-mini"
-    subprocess.run([sys.executable, "-m", "integration.cli", "model", "build", "--out", str(out)], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "integration.ops.cli", "model", "build", "--out", str(out)], check=True, cwd=ROOT)
     return out
 
 
 @pytest.fixture(scope="module")
 def demo_jobs(tmp_path_factory) -> dict[str, dict]:
-    from integration.demo import run_demo
+    from integration.ops.demo import run_demo
 
     bundle = _embedded_bundle(tmp_path_factory.mktemp("bundle"))
     settings = load_settings(None)

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from integration.app import create_app
-from integration.inference import Router
+from integration.inference.router import Router
+from integration.inference.worker import Worker
+from integration.intake.http.app import create_app
 from integration.samples import sample_diagnostic_reports
 from integration.settings import load_settings
 from integration.store import JobStore, State
-from integration.worker import Worker
 from integration.writeback.client import FhirClient
 from integration.writeback.runner import write_due
 from tests.fhir_server import BY_REPORT
@@ -58,7 +58,7 @@ def pipeline(tmp_path, tiny_qwen2, fresh_fhir_server):
     app = create_app(settings, store)
     worker = Worker(settings, store, Router.from_settings(settings.inference), owner="w-test")
     client = FhirClient.from_settings(settings.ehr)
-    from integration.writeback.mappings import load_mappings
+    from integration.mappings import load_mappings
 
     mappings = load_mappings(settings.writeback.mappings_dir)
 
@@ -195,7 +195,7 @@ def test_killed_worker_process_jobs_complete(pipeline, tmp_path) -> None:
         _push(pipeline.http, r)
     env = {**os.environ, "RADLITE_CONFIG": str(pipeline.site_file),
            "RADLITE__WORKER__LEASE_SECONDS": "2", "RADLITE__WORKER__BATCH_SIZE": "6"}
-    cmd = [sys.executable, "-m", "integration.cli", "worker"]
+    cmd = [sys.executable, "-m", "integration.ops.cli", "worker"]
     victim = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60

@@ -13,7 +13,7 @@ import yaml
 from sqlalchemy import inspect, text
 
 from integration.store import JobStore, StoreError
-from integration.store.jobs import make_engine
+from integration.store.database import make_engine
 from integration.store.migrations import HEAD, alembic_config, check_current, current_revision, schema_diff, upgrade
 from tests.integration.postgres import ROOT, child_env, empty_pg_url, pg_url  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 
@@ -76,7 +76,7 @@ def test_store_refuses_a_database_not_at_head(empty_pg_url) -> None:
 
 def test_radlite_db_upgrade_from_two_processes_at_once(empty_pg_url, tmp_path) -> None:
     env = child_env(_site(tmp_path, empty_pg_url))
-    cmd = [sys.executable, "-m", "integration.cli", "db", "upgrade"]
+    cmd = [sys.executable, "-m", "integration.ops.cli", "db", "upgrade"]
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -84,13 +84,13 @@ def test_radlite_db_upgrade_from_two_processes_at_once(empty_pg_url, tmp_path) -
     said = sorted(o[0].strip().split(": ", 1)[1] for o in outs)
     assert said == [f"already at revision {HEAD}", f"upgraded (empty) -> {HEAD}"], said
     for verb in ("current", "check"):
-        done = subprocess.run([sys.executable, "-m", "integration.cli", "db", verb], cwd=ROOT, env=env,
+        done = subprocess.run([sys.executable, "-m", "integration.ops.cli", "db", verb], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (verb, done.stdout, done.stderr)
 
 
 def test_doctor_database_check_on_postgresql(empty_pg_url, tmp_path) -> None:
-    from integration.doctor import FAIL, OK, check_database
+    from integration.ops.doctor import FAIL, OK, check_database
     from integration.settings import load_settings
 
     settings = load_settings(_site(tmp_path, empty_pg_url), environ={})

@@ -13,14 +13,14 @@ from pathlib import Path
 import yaml
 from fhir.resources.R4B.bundle import Bundle
 
-from integration.app import create_app
-from integration.inference import Router
+from integration.fhir.transaction import RESULT_SYSTEM
+from integration.inference.router import Router
+from integration.inference.worker import Worker
+from integration.intake.http.app import create_app
+from integration.mappings import load_mappings
 from integration.settings import load_settings
 from integration.store import JobStore
-from integration.worker import Worker
-from integration.writeback.bundle import RESULT_SYSTEM
 from integration.writeback.client import FhirClient
-from integration.writeback.mappings import load_mappings
 from integration.writeback.runner import write_due
 from tests.fhir_server import BY_REPORT
 from tests.previews import preview_worker

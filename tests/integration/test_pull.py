@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from integration.pull import CURSOR, poll_once
+from integration.intake.pull import CURSOR, poll_once
 from integration.settings import PullSettings
 from integration.writeback.client import FhirClient
 

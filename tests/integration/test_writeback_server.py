@@ -19,9 +19,9 @@ from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.provenance import Provenance
 
+from integration.fhir.transaction import AIAST, RESULT_SYSTEM, plan_transaction
 from integration.settings import EhrAuth, EhrSettings, WritebackSettings
 from integration.store import JobStore, State
-from integration.writeback.bundle import AIAST, RESULT_SYSTEM, plan_transaction
 from integration.writeback.client import BearerAuth, FhirClient, SmartBackendAuth
 from integration.writeback.runner import write_due
 from integration.writeback.scheduler import LOCK_NAME, WritebackScheduler
@@ -211,7 +211,7 @@ def test_nonconforming_bundle_is_never_sent(fhir_server, store, mappings, seeded
 def test_rejected_bundle_goes_to_dead_letter(fhir_server, store, mappings, seeded_report, monkeypatch) -> None:
     # What the server rejects on rules of its own is a dead letter with its OperationOutcome. The
     # adapter's own check would catch this Bundle first (above); switched off, the server sees it.
-    monkeypatch.setattr("integration.writeback.bundle._check_conformance", lambda bundle: None)
+    monkeypatch.setattr("integration.fhir.transaction._check_conformance", lambda bundle: None)
     report = seeded_report(3)
     bad = dict(report, effectiveDateTime="last tuesday")  # copied into every Observation
     job = inferred_job(store, bad)

@@ -182,7 +182,7 @@ class Service:
         log = open(self.log_dir / f"{self.verb}-{self.starts}.log", "wb")
         env = {**os.environ, "RADLITE_CONFIG": str(self.site_file), **self.env}
         # Our own session: a kill reaches exactly this process, and ^C on pytest does not.
-        self.proc = subprocess.Popen([sys.executable, "-m", "integration.cli", self.verb, *self.args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "integration.ops.cli", self.verb, *self.args],
                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
@@ -227,7 +227,7 @@ class Service:
 
 
 def owner_of_worker(pid: int) -> str:
-    # integration.worker.Worker's default lease owner.
+    # integration.inference.worker.Worker's default lease owner.
     return f"worker:{socket.gethostname()}:{pid}"
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from integration.app import create_app
+from integration.intake.http.app import create_app
 from integration.settings import load_settings
 from integration.store import JobStore, State
 from tests.reliability.harness import (

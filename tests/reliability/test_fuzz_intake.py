@@ -49,9 +49,9 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from integration.app import create_app
 from integration.audit import configure_logging
 from integration.fhir.report import check_report, report_text
+from integration.intake.http.app import create_app
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore
@@ -60,7 +60,7 @@ from tests.reliability.harness import gunicorn_process
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64_000  # intake.max_body_bytes here: oversize bodies stay cheap to make
-MAX_DEPTH = 100  # integration.api.body.MAX_JSON_DEPTH, as documented in docs/api.md
+MAX_DEPTH = 100  # integration.intake.http.body.MAX_JSON_DEPTH, as documented in docs/api.md
 TOKEN = "fuzz-token-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FHIR_JSON = "application/fhir+json"
@@ -1230,7 +1230,7 @@ def test_fuzz_over_http_to_gunicorn_then_worker_processes_the_valid_ones(tmp_pat
             assert sum(store.counts().values()) == tally.valid_sent + tally.created
             wenv = {**env, "RADLITE_CONFIG": str(site)}
             for _ in range(3):
-                done = subprocess.run([sys.executable, "-m", "integration.cli", "worker", "--once"], cwd=ROOT, env=wenv,
+                done = subprocess.run([sys.executable, "-m", "integration.ops.cli", "worker", "--once"], cwd=ROOT, env=wenv,
                                       capture_output=True, text=True, timeout=300)
                 assert done.returncode == 0, done.stderr[-2000:]
                 if all(store.get(j).state == "inferred" for j in tally.valid_jobs):

@@ -65,9 +65,9 @@ def test_services_refuse_the_development_key_and_the_placeholder(tmp_path) -> No
     secret_file = tmp_path / "audit-secret"
     secret_file.write_text(PLACEHOLDER + "\n")
     plan = {
-        "worker, no secret": (["-m", "integration.cli", "worker", "--once"], None, "is not set"),
-        "scheduler, placeholder": (["-m", "integration.cli", "scheduler", "--once"], PLACEHOLDER, "placeholder"),
-        "serve, development key": (["-m", "integration.cli", "serve", "--port", "1"], DEVELOPMENT_SECRET.decode(),
+        "worker, no secret": (["-m", "integration.ops.cli", "worker", "--once"], None, "is not set"),
+        "scheduler, placeholder": (["-m", "integration.ops.cli", "scheduler", "--once"], PLACEHOLDER, "placeholder"),
+        "serve, development key": (["-m", "integration.ops.cli", "serve", "--port", "1"], DEVELOPMENT_SECRET.decode(),
                                    "public development key"),
         "web (gunicorn), short key": (gunicorn, "s3cret", "6 bytes long; at least 32"),
         "web (gunicorn), placeholder": (gunicorn, PLACEHOLDER, "placeholder"),
@@ -78,7 +78,7 @@ def test_services_refuse_the_development_key_and_the_placeholder(tmp_path) -> No
         cases[name] = (args, env)
     # A placeholder in the secret file (audit.secret_file wins over the variable).
     where, env = _case(tmp_path, "file", GOOD, RADLITE__AUDIT__SECRET_FILE=str(secret_file))
-    cases["worker, placeholder in the secret file"] = (["-m", "integration.cli", "worker", "--once"], env)
+    cases["worker, placeholder in the secret file"] = (["-m", "integration.ops.cli", "worker", "--once"], env)
     dirs["worker, placeholder in the secret file"] = where
 
     results = _run_all(cases)
@@ -100,8 +100,8 @@ def test_services_refuse_the_development_key_and_the_placeholder(tmp_path) -> No
 def test_development_mode_and_a_real_key_start(tmp_path) -> None:
     dev_dir, dev_env = _case(tmp_path, "dev", None, RADLITE__AUDIT__ALLOW_DEVELOPMENT_KEY="true")
     real_dir, real_env = _case(tmp_path, "real", GOOD)
-    results = _run_all({"dev": (["-m", "integration.cli", "scheduler", "--once"], dev_env),
-                        "real": (["-m", "integration.cli", "scheduler", "--once"], real_env)})
+    results = _run_all({"dev": (["-m", "integration.ops.cli", "scheduler", "--once"], dev_env),
+                        "real": (["-m", "integration.ops.cli", "scheduler", "--once"], real_env)})
     for name, r in results.items():
         assert r.returncode == 0, (name, r.stderr[-3000:])
         assert r.stdout.strip().startswith("{"), r.stdout  # the tick's counts

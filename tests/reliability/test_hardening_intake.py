@@ -35,10 +35,10 @@ from click.testing import CliRunner
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from sqlalchemy import text
 
-from integration.app import create_app
-from integration.cli import cli
 from integration.fhir import report as report_module
 from integration.fhir.report import CHARS_PER_TOKEN_BOUND, report_char_limit
+from integration.intake.http.app import create_app
+from integration.ops.cli import cli
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore

@@ -1,7 +1,7 @@
 """Hardening the deployment (issue 20), item 5: ``$preview`` ran the model inside the web process.
 
 As reported: one call took 3.6 s and took that gunicorn worker from 117 to 869 MiB, kept, while
-deploy/gunicorn.conf.py says a request never runs a model. Now (integration/api/preview.py,
+deploy/gunicorn.conf.py says a request never runs a model. Now (integration/intake/http/preview.py,
 docs/api.md "$preview") the web process queues the report in the store's ``previews`` table and
 waits; ``radlite worker`` answers it before its next batch of jobs. With real processes --
 gunicorn (deploy/gunicorn.conf.py, one worker process) and ``radlite worker`` on the tiny model:

@@ -2,7 +2,7 @@
 
 As reported: one 2.5 MB ``batch`` Bundle of 10,000 reports was accepted in 8 s -- hours of inference
 for one client, ahead of everyone else; and each request without a valid token added about 1 KB to
-the audit chain, which is never pruned. Now (integration/api/quotas.py, docs/api.md "Quotas"):
+the audit chain, which is never pruned. Now (integration/intake/http/quotas.py, docs/api.md "Quotas"):
 
 * a Bundle of more than ``intake.max_bundle_entries`` entries is refused at once, 413 too-costly,
   and nothing is queued;
@@ -27,10 +27,10 @@ import requests
 import yaml
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from integration.api import EXTENSION
-from integration.app import create_app
 from integration.audit import configure_audit_file
 from integration.audit.chain import verify
+from integration.intake.http import EXTENSION
+from integration.intake.http.app import create_app
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore, State

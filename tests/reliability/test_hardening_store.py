@@ -25,10 +25,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from integration.app import create_app
 from integration.audit.chain import AuditFile
-from integration.cli import cli
-from integration.doctor import FAIL, check_database
+from integration.intake.http.app import create_app
+from integration.ops.cli import cli
+from integration.ops.doctor import FAIL, check_database
 from integration.samples import sample_diagnostic_reports
 from integration.settings import load_settings
 from integration.store import JobStore, StoreCorrupt
@@ -156,9 +156,9 @@ def test_services_refuse_to_start_on_a_damaged_store(tmp_path) -> None:
     port = str(_free_port())
     # Started together (each is mostly interpreter start-up); `serve` would run forever if it started.
     procs = {
-        "worker": _start(["-m", "integration.cli", "worker", "--once"], env),
-        "scheduler": _start(["-m", "integration.cli", "scheduler", "--once"], env),
-        "serve": _start(["-m", "integration.cli", "serve", "--port", port], env),
+        "worker": _start(["-m", "integration.ops.cli", "worker", "--once"], env),
+        "scheduler": _start(["-m", "integration.ops.cli", "scheduler", "--once"], env),
+        "serve": _start(["-m", "integration.ops.cli", "serve", "--port", port], env),
         "wsgi": _start(["-c", "import integration.wsgi"], env),
     }
     results = {}

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from integration.app import create_app
+from integration.intake.http.app import create_app
 from integration.settings import load_settings
 from integration.store import JobStore, State
 from tests.reliability.harness import (

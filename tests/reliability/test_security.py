@@ -2,7 +2,7 @@
 answers, secrets in logs, and the SMART key's file mode.
 
 * 401 for a missing, malformed or unknown bearer token; 403 for a valid token without the scope
-  the endpoint needs (integration.api.auth); each an OperationOutcome, nothing stored.
+  the endpoint needs (integration.intake.http.auth); each an OperationOutcome, nothing stored.
 * Report ids, version ids and job ids never act as path steps: in URLs (raw, percent-encoded,
   double-encoded, over real HTTP too) and in resource bodies.
 * The write-back never sends a narrative: markup from a report or a model answer reaches the EHR
@@ -37,14 +37,14 @@ import yaml
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from integration.app import create_app
 from integration.audit import configure_logging
-from integration.devserver import SmartClient, free_port
 from integration.fhir.report import report_text
+from integration.fhir.transaction import plan_transaction
+from integration.intake.http.app import create_app
+from integration.ops.devserver import SmartClient, free_port
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings, SettingsError, load_settings
 from integration.store import JobStore
-from integration.writeback.bundle import plan_transaction
 from tests.fhir_server import make_key, result
 from tests.integration.postgres import child_env, empty_pg_url, pg_url, wait_for  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 from tests.unit.stub_http import StubServer
@@ -487,7 +487,7 @@ def _strings_with_paths(node, path: str = "") -> list[tuple[str, str]]:
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "integration.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "integration.ops.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -590,7 +590,7 @@ def test_secrets_and_report_text_never_reach_logs(tmp_path, pg_url, sekmet_facto
     logs = tmp_path / "logs"
     logs.mkdir()
     serve_log = open(logs / "serve.log", "wb")
-    serve = subprocess.Popen([sys.executable, "-m", "integration.cli", "serve", "--port", str(port)], cwd=ROOT,
+    serve = subprocess.Popen([sys.executable, "-m", "integration.ops.cli", "serve", "--port", str(port)], cwd=ROOT,
                              env=env, stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

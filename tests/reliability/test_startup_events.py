@@ -35,7 +35,7 @@ def test_gunicorn_worker_and_scheduler_each_record_the_same_config_and_mappings(
     with gunicorn_process(site, tmp_path / "gunicorn.log", workers=2):
         pass
     for service in ("worker", "scheduler"):
-        done = subprocess.run([sys.executable, "-m", "integration.cli", service, "--once"], cwd=ROOT, env=env,
+        done = subprocess.run([sys.executable, "-m", "integration.ops.cli", service, "--once"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
 

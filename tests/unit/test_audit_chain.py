@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from integration.audit.chain import GENESIS, Anchor, AuditFile, anchor_path, record_hash, rotated, verify
-from integration.cli import cli
+from integration.ops.cli import cli
 
 
 def make_chain(path: Path, n: int = 10, max_bytes: int = 0, **extra) -> list[dict]:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from integration.audit import hash_id, set_secret
 from integration.audit.chain import AuditFile
-from integration.cli import cli
+from integration.ops.cli import cli
 
 SECRET = "query-test-secret"
 

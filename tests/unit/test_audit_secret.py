@@ -10,14 +10,14 @@ import io
 import pytest
 
 import integration.audit as audit
+from integration.audit import use_service_secret
 from integration.audit.secret import (
     DEVELOPMENT_SECRET,
     MIN_SECRET_BYTES,
     AuditKeyError,
     key_problem,
-    use_service_secret,
 )
-from integration.doctor import FAIL, OK, WARN, check_audit
+from integration.ops.doctor import FAIL, OK, WARN, check_audit
 from integration.settings import AuditSettings, Settings
 
 GOOD = "5f0c1e9a7b3d2f8e4a6c0b1d9e7f3a2c5b8d0e1f4a7c9b2d6e3f0a1c8b5d7e9f"  # openssl rand -hex 32

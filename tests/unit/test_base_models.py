@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from integration.inference import Engine, Request, load_bundle  # noqa: E402 -- after the torch importorskip
+from integration.inference.engine import Engine, Request  # noqa: E402 -- after the torch importorskip
+from integration.inference.model_bundle import load_bundle  # noqa: E402 -- after the torch importorskip
 from integration.tasks import TaskInput  # noqa: E402 -- after the torch importorskip
 from training.base_models import KNOWN, BaseModelError, GgufSource, gguf_path, prepare_base  # noqa: E402 -- after the torch importorskip
 from training.convert import build_bundle  # noqa: E402 -- after the torch importorskip

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.inference import BundleError, load_bundle
-from integration.inference.bundle import MANIFEST_NAME
+from integration.inference.model_bundle import MANIFEST_NAME, BundleError, load_bundle
 
 
 @pytest.fixture()

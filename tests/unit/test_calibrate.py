@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from integration.cli import cli
-from integration.inference import BundleError, Engine, Request, load_bundle
-from integration.inference.bundle import MANIFEST_NAME
+from integration.inference.engine import Engine, Request
+from integration.inference.model_bundle import MANIFEST_NAME, BundleError, load_bundle
+from integration.ops.cli import cli
 from integration.samples import sample_texts
 from integration.tasks import TASKS, Slots, TaskInput
 from training.calibrate import GRID, _pick, fit, fit_bias, predict, slot_f1
@@ -210,8 +210,8 @@ def test_calibrate_command_needs_val_rows_of_the_task(bundle_copy: Path, tmp_pat
 
 
 def test_every_result_names_the_calibration_it_was_decided_with(bundle_copy: Path) -> None:
-    from integration.inference import Router
-    from integration.worker import result_record
+    from integration.inference.report_plan import result_record
+    from integration.inference.router import Router
 
     _set_calibration(bundle_copy, {TASK.name: {"bias": {"Edema": {"positive": 0.5}}}})
     router = Router({"main": str(bundle_copy)}, engine_factory=lambda b: Engine(b, threads=1))
@@ -222,7 +222,7 @@ def test_every_result_names_the_calibration_it_was_decided_with(bundle_copy: Pat
 
 
 def test_record_eval_only_for_the_adapter_and_calibration_the_card_holds(tmp_path: Path) -> None:
-    from integration.inference.bundle import Calibration, calibration_sha256
+    from integration.inference.model_bundle import Calibration, calibration_sha256
     from training.build import ADAPTER_CARD, adapter_sha256
 
     adapter = tmp_path / "adapter"

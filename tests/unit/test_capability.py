@@ -7,10 +7,10 @@ import pytest
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationdefinition import OperationDefinition
 
-from integration.api import PROBE_ENDPOINTS, PUBLIC_ENDPOINTS
-from integration.api.body import JSON_TYPES
-from integration.api.capability import software_version
-from integration.app import create_app
+from integration.intake.http import PROBE_ENDPOINTS, PUBLIC_ENDPOINTS
+from integration.intake.http.app import create_app
+from integration.intake.http.body import JSON_TYPES
+from integration.intake.http.capability import software_version
 from tests.unit.test_intake import AUTH, log_stream, make_settings, store  # noqa: F401 -- pytest fixtures, taken by name as test parameters
 
 METADATA = "/fhir/metadata"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from integration.cli import cli
+from integration.ops.cli import cli
 
 
 def _run(*args: str):

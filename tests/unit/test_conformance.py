@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from integration.evidence.decide import decide
 from integration.fhir.conformance import allowed_targets, check_bundle, check_resource, reference_type
 from integration.fhir.report import report_text
+from integration.fhir.transaction import DERIVATION_REFERENCE, BuildError, plan_transaction, report_reference
+from integration.inference.evidence.decide import decide
+from integration.mappings import load_mappings
 from integration.samples import diagnostic_report, sample_reports
 from integration.tasks import TaskInput
-from integration.writeback.bundle import DERIVATION_REFERENCE, BuildError, plan_transaction, report_reference
-from integration.writeback.mappings import load_mappings
 from tests.fhir_server import chexpert, result
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from integration.evidence.chexpert import RuleLabeler
+from integration.inference.evidence.chexpert import RuleLabeler
 from integration.tasks import TASKS
 from integration.tasks.rads_assignment import SYSTEMS
 from integration.tasks.temporal_comparison import CHANGES

@@ -1,4 +1,4 @@
-"""What the adapter decides to write from a model answer (integration/evidence/decide.py)."""
+"""What the adapter decides to write from a model answer (integration/inference/evidence/decide.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from integration.evidence.decide import DEFAULT_MIN_CONFIDENCE, confidence, decide, threshold_for
-from integration.tasks import TaskInput
+from integration.inference.evidence.decide import confidence, decide, threshold_for
+from integration.tasks import TASKS, TaskInput
 
 STAGING = (
     "Staging CT of the chest, abdomen and pelvis for newly diagnosed non-small cell lung cancer.\n"
@@ -109,7 +109,7 @@ def test_confidence_of_each_decoding() -> None:
 def test_threshold_precedence_site_then_bundle_then_default() -> None:
     assert threshold_for("rads_assignment", {"rads_assignment": 0.3}, {"rads_assignment": 0.95}) == 0.95
     assert threshold_for("rads_assignment", {"rads_assignment": 0.3}, {}) == 0.3
-    assert threshold_for("rads_assignment", None, None) == DEFAULT_MIN_CONFIDENCE["rads_assignment"]
+    assert threshold_for("rads_assignment", None, None) == TASKS["rads_assignment"].min_confidence
 
 
 def test_assessment_wording_decides_rads_over_the_model() -> None:

@@ -9,9 +9,9 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from integration.cli import cli
+from integration.ops.cli import cli
 from integration.store import JobStore
-from integration.store.jobs import make_engine
+from integration.store.database import make_engine
 from integration.store.migrations import (
     HEAD,
     MigrationError,

@@ -11,10 +11,10 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from integration.cli import cli
-from integration.doctor import FAIL, OK, SKIP, WARN, render, run_checks
+from integration.ops.cli import cli
+from integration.ops.doctor import FAIL, OK, SKIP, WARN, render, run_checks
 from integration.store import JobStore
-from integration.store.jobs import make_engine
+from integration.store.database import make_engine
 from integration.store.migrations import HEAD
 from tests.fhir_server import make_key
 from tests.unit.stub_http import StubServer, closed_port_url

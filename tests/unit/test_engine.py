@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from integration.inference import Engine, Request, Router, load_bundle
-from integration.inference.bundle import BundleError
+from integration.inference.engine import Engine, Request
+from integration.inference.model_bundle import BundleError, load_bundle
+from integration.inference.router import Router
 from integration.samples import sample_texts
 from integration.tasks import TASKS, TaskInput
 

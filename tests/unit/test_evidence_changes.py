@@ -1,4 +1,4 @@
-"""integration.evidence.changes: the changes a report states against its prior, and its own answer.
+"""integration.inference.evidence.changes: the changes a report states against its prior, and its own answer.
 
 Each phrasing is its own case, placed in three report styles (radiograph, CT with headers, a bare
 body), so a failure names the text that broke. Expected findings are in ``clean_phrase`` form.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from integration.evidence.changes import answer, same_finding, stated_changes
+from integration.inference.evidence.changes import answer, same_finding, stated_changes
 from integration.tasks.temporal_comparison import CHANGES, is_valid_finding, make_value, parse_temporal, render_temporal
 
 N, W, I, R, U = "new", "worsened", "improved", "resolved", "unchanged"  # noqa: E741 -- I: "improved", one of five

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from integration.evidence import lung_staging
-from integration.evidence.lung_staging import Verdict, primary, verify_m, verify_n
+from integration.inference.evidence import lung_staging
+from integration.inference.evidence.lung_staging import Verdict, primary, verify_m, verify_n
 
 # The project's sample report (integration/samples): N2 and M1c.
 SAMPLE = (
@@ -480,7 +480,8 @@ def test_hostile_input_is_fast(chunk):
     started = time.perf_counter()
     verify_n(text)
     verify_m(text)
-    assert time.perf_counter() - started < 20
+    # Guards against super-linear backtracking, not a speed goal (see test_evidence_rads.py).
+    assert time.perf_counter() - started < 60
 
 
 def test_one_distant_node_named_twice_or_glossed_is_one_metastasis() -> None:

@@ -1,4 +1,4 @@
-"""integration.evidence.rads: RADS categories a report states itself, and its own answer.
+"""integration.inference.evidence.rads: RADS categories a report states itself, and its own answer.
 
 Phrasings are generated from lists (system spellings x filler words x category forms) and placed
 in realistic multi-section reports; every placement, negation, prior marker and look-alike is its
@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from integration.evidence import rads
-from integration.evidence.rads import SEVERITY, answer, severity, stated_rads
-from integration.evidence.text import sentences
+from integration.inference.evidence import rads
+from integration.inference.evidence.rads import SEVERITY, answer, severity, stated_rads
+from integration.inference.evidence.text import sentences
 from integration.tasks.rads_assignment import LABELS, NONE_TEXT, SYSTEMS, parse_rads
 
 # ---------------------------------------------------------------------------------- report shapes
@@ -781,7 +781,10 @@ def test_hostile_input_is_fast(name):
     facts = stated_rads(text)
     answer(text)
     elapsed = time.perf_counter() - start
-    assert elapsed < 8.0, f"{name}: {elapsed:.2f}s"
+    # A guard against super-linear backtracking, not a speed goal (speed is measured in bench/):
+    # quadratic work on 200k characters takes far longer than a minute, so a bound this loose
+    # still catches it without failing on a busy 2-core machine (one case took 14 s under load).
+    assert elapsed < 60.0, f"{name}: {elapsed:.2f}s"
     if name == "letters":
         assert [f.value["category"] for f in facts] == ["4"]
     if name == "one_sentence_many_facts":

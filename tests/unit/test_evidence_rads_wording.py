@@ -1,4 +1,4 @@
-"""integration.evidence.rads_wording: RADS categories a report determines in words, not codes.
+"""integration.inference.evidence.rads_wording: RADS categories a report determines in words, not codes.
 
 Every phrasing is placed in realistic multi-section reports (invented) for its exam; each
 placement, negation, prior, hedge and wrong-exam trap is its own case so a failure names the text
@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from integration.evidence import rads, rads_wording
-from integration.evidence.rads_wording import derived_rads, rads_exam
-from integration.evidence.text import sentences
+from integration.inference.evidence import rads, rads_wording
+from integration.inference.evidence.rads_wording import derived_rads, rads_exam
+from integration.inference.evidence.text import sentences
 from integration.tasks.rads_assignment import SYSTEMS
 
 # ---------------------------------------------------------------------------------- report shapes
@@ -1124,7 +1124,8 @@ def test_hostile_input_is_fast(name):
     rads_exam(text)
     fact = derived_rads(text)
     elapsed = time.perf_counter() - start
-    assert elapsed < 8.0, f"{name}: {elapsed:.2f}s"
+    # Guards against super-linear backtracking, not a speed goal (see test_evidence_rads.py).
+    assert elapsed < 60.0, f"{name}: {elapsed:.2f}s"
     if fact is not None:
         assert fact.sentence.covers(fact.span)
     if name in ("negations", "priors", "hedges", "modalities", "dashes"):

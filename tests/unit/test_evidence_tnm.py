@@ -1,4 +1,4 @@
-"""TNM N and M categories a report states itself: integration.evidence.tnm."""
+"""TNM N and M categories a report states itself: integration.inference.evidence.tnm."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from integration.evidence import Fact
-from integration.evidence.text import Span
-from integration.evidence.tnm import M_ORDER, N_ORDER, answer_m, answer_n, stated_m, stated_n
+from integration.inference.evidence import Fact
+from integration.inference.evidence.text import Span
+from integration.inference.evidence.tnm import M_ORDER, N_ORDER, answer_m, answer_n, stated_m, stated_n
 
 # ------------------------------------------------------------------------------------------ helpers
 

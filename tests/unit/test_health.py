@@ -15,14 +15,14 @@ import yaml
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from integration import metrics
-from integration.api.health import Check, ehr_reachable, readiness
-from integration.app import create_app
-from integration.inference import Router
+from integration import monitoring
+from integration.inference.router import Router
+from integration.inference.worker import Worker
+from integration.intake.http.app import create_app
+from integration.intake.http.health import Check, ehr_reachable, readiness
 from integration.samples import sample_diagnostic_reports
 from integration.settings import load_settings
 from integration.store import JobStore, State
-from integration.worker import Worker
 from tests.unit.stub_http import StubServer, closed_port_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ def test_cached_probe_runs_at_most_every_interval() -> None:
             raise RuntimeError("EHR gone")
         return True
 
-    collector = metrics.CachedProbeCollector("ehr", "help", probe, interval=30, clock=lambda: now[0])
+    collector = monitoring.CachedProbeCollector("ehr", "help", probe, interval=30, clock=lambda: now[0])
 
     def scrape() -> dict[str, float]:
         return {m.name: m.samples[0].value for m in collector.collect()}
@@ -180,7 +180,7 @@ def test_metrics_when_the_store_is_down() -> None:
     def broken():
         raise RuntimeError("database gone")
 
-    body = metrics.render(broken).decode()
+    body = monitoring.render(broken).decode()
     assert "radlite_store_up 0.0" in body and "radlite_jobs{" not in body
 
 
@@ -219,16 +219,16 @@ def test_store_counts_jobs_given_up_after_max_attempts(tmp_path) -> None:
 def test_writeback_round_counts_outcomes(tmp_path, monkeypatch) -> None:
     from integration.writeback.runner import Counts, write_due
 
-    before = {o: _sample("radlite_writeback_total", outcome=o) for o in metrics.WRITEBACK_OUTCOMES}
+    before = {o: _sample("radlite_writeback_total", outcome=o) for o in monitoring.WRITEBACK_OUTCOMES}
     dl_before = _sample("radlite_dead_lettered_total", stage="writeback")
-    metrics.writeback_counts(Counts(claimed=6, written=3, retried=1, dead_lettered=2))
+    monitoring.writeback_counts(Counts(claimed=6, written=3, retried=1, dead_lettered=2))
     assert _sample("radlite_writeback_total", outcome="written") == before["written"] + 3
     assert _sample("radlite_writeback_total", outcome="retried") == before["retried"] + 1
     assert _sample("radlite_writeback_total", outcome="dead_lettered") == before["dead_lettered"] + 2
     assert _sample("radlite_dead_lettered_total", stage="writeback") == dl_before + 2
 
     seen = []
-    monkeypatch.setattr(metrics, "writeback_counts", seen.append)
+    monkeypatch.setattr(monitoring, "writeback_counts", seen.append)
     store = JobStore(f"sqlite:///{tmp_path / 'w.sqlite'}")
     write_due(store, object(), object(), "s", type("S", (), {"batch_size": 5, "lease_seconds": 5})())
     assert len(seen) == 1 and seen[0].claimed == 0
@@ -257,13 +257,13 @@ def test_probes_are_not_audited(tmp_path, tiny_qwen2) -> None:
     ("", None), (None, None), ("0", None),
 ])
 def test_parse_listen(value, expected) -> None:
-    assert metrics.parse_listen(value) == expected
+    assert monitoring.parse_listen(value) == expected
 
 
 @pytest.mark.parametrize("value", ["x", "1:2:x", "70000"])
 def test_parse_listen_rejects(value) -> None:
     with pytest.raises(ValueError):
-        metrics.parse_listen(value)
+        monitoring.parse_listen(value)
 
 
 def test_multiprocess_mode_sums_processes(tmp_path) -> None:
@@ -272,12 +272,12 @@ def test_multiprocess_mode_sums_processes(tmp_path) -> None:
     mp = tmp_path / "mp"
     mp.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(mp), "PATH": "/usr/bin:/bin"}
-    bump = ("from integration import metrics; "
-            "metrics.INTAKE_SECONDS.labels('fhir.post_report', '202').observe(0.01); "
-            "metrics.writeback_counts(type('C', (), {'written': 2})())")
+    bump = ("from integration import monitoring; "
+            "monitoring.INTAKE_SECONDS.labels('fhir.post_report', '202').observe(0.01); "
+            "monitoring.writeback_counts(type('C', (), {'written': 2})())")
     for _ in range(2):
         subprocess.run([sys.executable, "-c", bump], cwd=ROOT, env=env, check=True, timeout=60)
-    out = subprocess.run([sys.executable, "-c", "from integration import metrics; print(metrics.render().decode())"],
+    out = subprocess.run([sys.executable, "-c", "from integration import monitoring; print(monitoring.render().decode())"],
                          cwd=ROOT, env=env, check=True, timeout=60, capture_output=True, text=True).stdout
     assert 'radlite_writeback_total{outcome="written"} 4.0' in out
     assert 'radlite_intake_request_seconds_count{code="202",endpoint="fhir.post_report"} 2.0' in out

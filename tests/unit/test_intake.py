@@ -13,8 +13,8 @@ import structlog
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from integration.app import create_app
 from integration.audit import configure_logging
+from integration.intake.http.app import create_app
 from integration.samples import sample_diagnostic_reports, sample_reports
 from integration.settings import Settings
 from integration.store import JobStore

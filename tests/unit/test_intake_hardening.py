@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from integration.api.body import MAX_JSON_DEPTH
 from integration.fhir.report import check_report
+from integration.intake.http.body import MAX_JSON_DEPTH
 from tests.unit.test_intake import (  # noqa: F401 -- pytest fixtures, taken by name as test parameters
     FHIR,
     app,

@@ -14,11 +14,12 @@ from click.testing import CliRunner
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from integration.api import preview as preview_api
-from integration.app import create_app
-from integration.cli import cli
 from integration.fhir.report import check_report
-from integration.pull import poll_once
+from integration.inference.dry_run import PreviewAnswer
+from integration.intake.http import preview as preview_api
+from integration.intake.http.app import create_app
+from integration.intake.pull import poll_once
+from integration.ops.cli import cli
 from integration.settings import PullSettings, Settings
 from tests.unit.test_intake import FHIR, assert_outcome, bundle, make_settings, n_jobs, post, samples, store  # noqa: F401 -- store: a pytest fixture, taken by name as a test parameter
 
@@ -198,11 +199,10 @@ class FakePreviewer:
     def __init__(self) -> None:
         self.seen: list[dict] = []
 
-    def preview(self, resource, prior_resource=None):
+    def answer(self, resource, store):
         self.seen.append(resource)
         summary = {"rule": "default", "tasks": [], "entries": {}}
-        return SimpleNamespace(bundle={"resourceType": "Bundle", "type": "transaction"}, report_key="k",
-                               summary=lambda: summary)
+        return PreviewAnswer(result={"bundle": {"resourceType": "Bundle", "type": "transaction"}, "summary": summary})
 
 
 def test_preview_applies_the_same_subject_rules(tmp_path, store):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from integration.inference.routing import select_tasks
 from integration.samples import sample_diagnostic_reports
 from integration.settings import (
     DEFAULT_CONFIG,
@@ -17,7 +18,6 @@ from integration.settings import (
     load_settings,
     startup_settings,
 )
-from integration.worker import select_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "example-site.yaml"
@@ -40,11 +40,11 @@ def test_example_site_loads_with_secrets_from_env() -> None:
     assert "from-the-vault" not in text and "BEGIN" not in text
     # Its rules route the sample reports by LOINC code and by FHIRPath.
     by_id = {r["id"]: r for r in sample_diagnostic_reports()}
-    assert select_tasks(by_id["sample-cxr-chf"], s)[0] == "chest-radiograph"
-    assert select_tasks(by_id["sample-mammo"], s)[0] == "screening-mammography"
-    assert select_tasks(by_id["sample-ct-staging"], s) == ("oncologic-staging",
+    assert select_tasks(by_id["sample-cxr-chf"], s.routing)[0] == "chest-radiograph"
+    assert select_tasks(by_id["sample-mammo"], s.routing)[0] == "screening-mammography"
+    assert select_tasks(by_id["sample-ct-staging"], s.routing) == ("oncologic-staging",
                                                            ["n_staging", "m_staging", "impression_generation"])
-    assert select_tasks(by_id["sample-thyroid-us"], s) == ("default", ["impression_generation"])
+    assert select_tasks(by_id["sample-thyroid-us"], s.routing) == ("default", ["impression_generation"])
 
 
 def test_default_yaml_lists_every_setting() -> None:
@@ -104,7 +104,7 @@ ehr:
 def test_services_check_settings_at_startup(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from integration.cli import cli
+    from integration.ops.cli import cli
 
     site = _site(tmp_path, "inference:\n  routes: {m_staging: nope}\naudit: {file: null}\n")
     res = CliRunner().invoke(cli, ["--config", str(site), "worker", "--once"], obj={})

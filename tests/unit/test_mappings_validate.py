@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from integration.cli import cli
-from integration.tasks import abnormality_detection, m_staging, n_staging, rads_assignment, temporal_comparison
-from integration.writeback.mappings import (
+from integration.mappings import (
     TASK_KINDS,
     MappingError,
     coverage_problems,
     load_mappings,
     validate_paths,
 )
+from integration.ops.cli import cli
+from integration.tasks import abnormality_detection, m_staging, n_staging, rads_assignment, temporal_comparison
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "mappings"
@@ -193,7 +193,7 @@ def test_missing_path_and_site_local_system(maps: Path, tmp_path: Path) -> None:
 
 
 def test_app_factory_rejects_broken_mappings(maps: Path, tmp_path: Path) -> None:
-    from integration.app import create_app
+    from integration.intake.http.app import create_app
     from integration.settings import Settings
     from integration.store import JobStore
 
@@ -217,7 +217,7 @@ def test_services_refuse_to_start_with_a_broken_mapping(maps: Path, tmp_path: Pa
            "RADLITE__STORE__URL": f"sqlite:///{tmp_path / 'jobs.sqlite'}", "RADLITE__INTAKE__AUTH__MODE": "open"}
     env.pop("RADLITE_CONFIG", None)
     for verb in (["serve", "--port", "1"], ["worker", "--once"], ["scheduler", "--once"]):
-        proc = subprocess.run([sys.executable, "-m", "integration.cli", *verb], env=env, cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-m", "integration.ops.cli", *verb], env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0, (verb, proc.stdout, proc.stderr)
         assert expected in proc.stderr, (verb, proc.stderr[-2000:])
@@ -235,7 +235,7 @@ def test_validate_paths_api(maps: Path) -> None:
 
 
 def test_every_shipped_code_is_pinned_with_its_display() -> None:
-    from integration.writeback import terminology
+    from integration.mappings import terminology
 
     m = load_mappings(SHIPPED)
     for task, mapping in m.by_task.items():
@@ -249,8 +249,7 @@ def test_every_shipped_code_is_pinned_with_its_display() -> None:
 def test_the_table_is_consistent() -> None:
     """Codes pass their check digits, and no display is accepted for two codes of one system (it
     would let exactly the wrong-code mistake through)."""
-    from integration.writeback import terminology
-    from integration.writeback.mappings import LOINC, SNOMED, loinc_valid, sctid_valid
+    from integration.mappings import LOINC, SNOMED, loinc_valid, sctid_valid, terminology
 
     assert len(terminology.BY_CODE) == len(terminology.TERMS)
     owner: dict[tuple[str, str], str] = {}

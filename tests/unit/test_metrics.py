@@ -6,7 +6,7 @@ import pytest
 
 from integration.tasks import TASKS
 from integration.tasks.abnormality_detection import CHEXPERT_LABELS, MIN_SUPPORT
-from integration.tasks.metrics import (
+from integration.tasks.scoring import (
     accuracy,
     accuracy_metric,
     f1,

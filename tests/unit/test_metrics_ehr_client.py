@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from integration import metrics
+from integration import monitoring
 from integration.writeback.client import FhirClient, WritebackError
 from tests.fhir_server import free_port
 
@@ -43,18 +43,18 @@ def ehr():
 @pytest.fixture
 def fresh_collector(monkeypatch):
     """A collector of its own, so that what other tests' requests recorded does not count here."""
-    collector = metrics.EhrClientCollector()
-    monkeypatch.setattr(metrics, "EHR_CLIENT", collector)
+    collector = monitoring.EhrClientCollector()
+    monkeypatch.setattr(monitoring, "EHR_CLIENT", collector)
     return collector
 
 
 def test_nothing_until_the_first_request_then_up_down_up(ehr, fresh_collector) -> None:
     base, state = ehr
-    reg = metrics.CollectorRegistry()
+    reg = monitoring.CollectorRegistry()
     reg.register(fresh_collector)
 
     def scrape() -> dict[str, float]:
-        text = metrics.generate_latest(reg).decode()
+        text = monitoring.generate_latest(reg).decode()
         return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(radlite_ehr_client_\w+) (\S+)$", text, re.M)}
 
     assert scrape() == {}
@@ -86,4 +86,4 @@ def test_the_served_exposition_carries_it(ehr) -> None:
     """What `radlite scheduler --metrics-port` serves (the default registry) includes the gauge."""
     base, _ = ehr
     FhirClient(base, timeout=2).request("GET", "metadata", what="probe")
-    assert re.search(r"^radlite_ehr_client_up 1\.0$", metrics.render().decode(), re.M)
+    assert re.search(r"^radlite_ehr_client_up 1\.0$", monitoring.render().decode(), re.M)

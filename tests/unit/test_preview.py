@@ -14,16 +14,16 @@ import yaml
 from click.testing import CliRunner
 from fhir.resources.R4B.bundle import Bundle
 
-from integration.app import create_app
-from integration.cli import cli
-from integration.inference import Router
-from integration.preview import Previewer, preview_report, store_prior
+from integration.fhir.transaction import RESULT_SYSTEM, plan_transaction
+from integration.inference.dry_run import Previewer, preview_report, store_prior
+from integration.inference.router import Router
+from integration.inference.worker import Worker
+from integration.intake.http.app import create_app
+from integration.mappings import load_mappings
+from integration.ops.cli import cli
 from integration.samples import sample_diagnostic_reports
 from integration.settings import load_settings
 from integration.store import JobStore
-from integration.worker import Worker
-from integration.writeback.bundle import RESULT_SYSTEM, plan_transaction
-from integration.writeback.mappings import load_mappings
 from tests.previews import preview_worker
 
 ROOT = Path(__file__).resolve().parents[2]

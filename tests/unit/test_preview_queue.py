@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from integration.app import create_app
+from integration.intake.http.app import create_app
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings
 from integration.store import JobStore, PreviewFailure, PreviewsFull, jobs as store_jobs
@@ -148,13 +148,13 @@ class NoModel:
 
 
 def _worker(tmp_path, store, **preview):
-    from integration.worker import Worker
+    from integration.inference.worker import Worker
 
     return Worker(_settings(tmp_path, **preview), store, NoModel(), owner="w-test", mappings=object())
 
 
 def test_the_worker_answers_previews_before_it_claims_jobs(tmp_path, store, monkeypatch) -> None:
-    import integration.preview as preview_module
+    import integration.inference.dry_run as preview_module
 
     order: list[str] = []
 
@@ -180,13 +180,13 @@ def test_the_worker_answers_previews_before_it_claims_jobs(tmp_path, store, monk
 
 def test_a_previews_only_worker_never_claims_jobs(tmp_path, store, monkeypatch) -> None:
     """`radlite worker --previews-only`: a preview never waits for a batch of jobs."""
-    import integration.preview as preview_module
+    import integration.inference.dry_run as preview_module
 
     monkeypatch.setattr(preview_module, "preview_report", lambda *a, **k: SimpleNamespace(
         bundle=ANSWER["bundle"], summary=lambda: ANSWER["summary"]))
     job, _ = store.submit(_report(0))
     p = _submit(store, 1)
-    from integration.worker import Worker
+    from integration.inference.worker import Worker
 
     worker = Worker(_settings(tmp_path), store, NoModel(), owner="w-pv", mappings=object(), previews_only=True)
     assert worker.run_once() == 0
@@ -194,8 +194,8 @@ def test_a_previews_only_worker_never_claims_jobs(tmp_path, store, monkeypatch) 
 
 
 def test_a_failing_preview_is_answered_and_never_stops_the_worker(tmp_path, store, monkeypatch) -> None:
-    import integration.preview as preview_module
-    from integration.inference import BundleError
+    import integration.inference.dry_run as preview_module
+    from integration.inference.model_bundle import BundleError
 
     secret = "Patient has a 3 cm mass"  # what an exception message could quote
 
@@ -349,7 +349,7 @@ def test_the_web_process_never_imports_the_inference_runtime(tmp_path) -> None:
     script = f"""
 import json, sys, threading
 sys.path.insert(0, {str(ROOT)!r})
-from integration.app import create_app
+from integration.intake.http.app import create_app
 from integration.samples import sample_diagnostic_reports
 from integration.settings import Settings, check_settings
 from integration.store import JobStore
@@ -371,7 +371,7 @@ resp = create_app(settings, store).test_client().post({URL!r}, json=sample_diagn
                                                       headers={{"Content-Type": "application/fhir+json"}})
 stop.set(); thread.join(5)
 heavy = [m for m in ("ctranslate2", "transformers", "tokenizers", "torch", "integration.inference",
-                     "integration.worker", "integration.preview") if m in sys.modules]
+                     "integration.inference.worker", "integration.inference.dry_run") if m in sys.modules]
 print(json.dumps({{"status": resp.status_code, "heavy": heavy}}))
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)

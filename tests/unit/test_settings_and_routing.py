@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from integration.inference.routing import check_routing, select_tasks
 from integration.samples import sample_diagnostic_reports
 from integration.settings import SettingsError, load_settings
-from integration.worker import check_routing, select_tasks
 
 
 def _site(tmp_path: Path, text: str) -> Path:
@@ -47,11 +47,11 @@ def test_errors_name_file_key_and_expectation(tmp_path: Path) -> None:
 def test_default_routing_picks_tasks_by_report_type() -> None:
     s = load_settings(environ={})
     by_id = {r["id"]: r for r in sample_diagnostic_reports()}
-    assert select_tasks(by_id["sample-cxr-normal"], s)[0] == "chest-radiograph"
-    assert "abnormality_detection" in select_tasks(by_id["sample-cxr-chf"], s)[1]
-    assert select_tasks(by_id["sample-mammo"], s) == ("breast-imaging", ["rads_assignment", "impression_generation"])
-    assert select_tasks(by_id["sample-thyroid-us"], s)[0] == "rads-organs"
-    rule, tasks = select_tasks(by_id["sample-ct-staging"], s)
+    assert select_tasks(by_id["sample-cxr-normal"], s.routing)[0] == "chest-radiograph"
+    assert "abnormality_detection" in select_tasks(by_id["sample-cxr-chf"], s.routing)[1]
+    assert select_tasks(by_id["sample-mammo"], s.routing) == ("breast-imaging", ["rads_assignment", "impression_generation"])
+    assert select_tasks(by_id["sample-thyroid-us"], s.routing)[0] == "rads-organs"
+    rule, tasks = select_tasks(by_id["sample-ct-staging"], s.routing)
     assert {"n_staging", "m_staging"} <= set(tasks)
 
 
@@ -66,13 +66,13 @@ routing:
 """)
     s = load_settings(site, environ={})
     by_id = {r["id"]: r for r in sample_diagnostic_reports()}
-    assert select_tasks(by_id["sample-ct-staging"], s) == ("final-ct", ["m_staging"])
-    assert select_tasks(by_id["sample-mammo"], s) == ("default", [])
+    assert select_tasks(by_id["sample-ct-staging"], s.routing) == ("final-ct", ["m_staging"])
+    assert select_tasks(by_id["sample-mammo"], s.routing) == ("default", [])
 
 
 def test_routing_that_cannot_run_is_refused(tmp_path: Path) -> None:
     s = load_settings(_site(tmp_path, "routing:\n  rules:\n    - {name: x, tasks: [radiology_qa, knitting]}\n"),
                       environ={})
     with pytest.raises(ValueError) as err:
-        check_routing(s)
+        check_routing(s.routing)
     assert "radiology_qa needs API input" in str(err.value) and "unknown task 'knitting'" in str(err.value)

@@ -180,8 +180,8 @@ def test_provenance_of_a_withdrawal_says_why() -> None:
     from types import SimpleNamespace
 
     from integration.fhir.conformance import check_bundle
-    from integration.writeback.bundle import WITHDRAWN_NOTE, plan_transaction
-    from integration.writeback.mappings import load_mappings
+    from integration.fhir.transaction import WITHDRAWN_NOTE, plan_transaction
+    from integration.mappings import load_mappings
 
     report = _report("r", "Patient/p1", version="2", status="entered-in-error")
     job = SimpleNamespace(resource=report, report_key="DiagnosticReport/r", report_version="2", results={})

@@ -430,9 +430,9 @@ ONE_VALUE = {
 def test_task_facts_live_on_the_task() -> None:
     """Routing, the worker and the mapping checks read these facts from each Task (issue 21): what
     runs on a pushed report, what needs the prior report, what each answer becomes in the EHR."""
+    from integration.mappings import TASK_KINDS
     from integration.tasks import API_ONLY_TASKS, TASKS, Task
     from integration.tasks.base import WRITE_KINDS
-    from integration.writeback.mappings import TASK_KINDS
 
     assert API_ONLY_TASKS == {name for name, t in TASKS.items() if set(t.requires) - {"prior_report"}}
     assert {name for name, t in TASKS.items() if t.needs_prior} == {"temporal_comparison"}

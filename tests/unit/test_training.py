@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from integration.inference import Engine, Request, load_bundle  # noqa: E402 -- after the torch/peft importorskip
+from integration.inference.engine import Engine, Request  # noqa: E402 -- after the torch/peft importorskip
+from integration.inference.model_bundle import load_bundle  # noqa: E402 -- after the torch/peft importorskip
 from integration.samples import sample_reports  # noqa: E402 -- after the torch/peft importorskip
 from integration.tasks import PROMPT_FORMAT_VERSION, TASKS, TaskInput  # noqa: E402 -- after the torch/peft importorskip
 from training.build import ADAPTER_CARD, adapter_sha256, build, merge  # noqa: E402 -- after the torch/peft importorskip

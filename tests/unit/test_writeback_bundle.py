@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from integration.samples import sample_diagnostic_reports
-from integration.writeback.bundle import (
+from integration.fhir.transaction import (
     AIAST,
     RESULT_SYSTEM,
     BuildError,
@@ -21,7 +20,8 @@ from integration.writeback.bundle import (
     report_reference,
     summarize,
 )
-from integration.writeback.mappings import load_mappings
+from integration.mappings import load_mappings
+from integration.samples import sample_diagnostic_reports
 from tests.fhir_server import MODEL, chexpert, full_results, result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -341,7 +341,7 @@ def test_evidence_becomes_derivation_reference_extensions(mappings) -> None:
     """Each evidence sentence of a result is a derivation-reference extension on its Observation:
     the report version, the element the text came from, offset and length (R4B-valid)."""
     from integration.fhir.report import report_text_and_path
-    from integration.writeback.bundle import DERIVATION_REFERENCE
+    from integration.fhir.transaction import DERIVATION_REFERENCE
 
     job = make_job({"m_staging": {**result("M1c"), "evidence": {"category": [
         {"offset": 10, "length": 42, "section": "findings", "text": "x"},

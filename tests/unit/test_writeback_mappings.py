@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.writeback.mappings import (
+from integration.mappings import (
     TASK_KINDS,
     MappingError,
     coverage_problems,

@@ -12,12 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from integration.mappings import load_mappings
 from integration.samples import sample_diagnostic_reports
 from integration.settings import WritebackSettings
 from integration.store import JobStore, State
 from integration.writeback import runner
 from integration.writeback.client import WritebackError
-from integration.writeback.mappings import load_mappings
 from integration.writeback.runner import backoff_delay, write_due
 from integration.writeback.scheduler import WritebackScheduler
 from tests.fhir_server import full_results, result

@@ -1,7 +1,7 @@
 """abnormality_detection rows from IU reports: rule labels combined with the NegBio gold standard.
 
 Input: the report's findings and impression. Value: the 14 CheXpert labels, each positive /
-negative / uncertain, from :mod:`integration.evidence.chexpert` on that text, then combined with
+negative / uncertain, from :mod:`integration.inference.evidence.chexpert` on that text, then combined with
 NegBio's MeSH-derived gold (``openi_gld_std14.csv``, 1 = positive, 0 = not positive):
 
 * NegBio 1 on a label both cover (map below) makes a rule *negative or unmentioned* label
@@ -18,7 +18,7 @@ Source tag: ``chexpert_rules+negbio`` when NegBio changed a label, else ``chexpe
 
 from __future__ import annotations
 
-from integration.evidence.chexpert import (
+from integration.inference.evidence.chexpert import (
     NEGATIVE,
     NO_FINDING,
     OTHER,

@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from integration.evidence.chexpert import NO_FINDING, POSITIVE, RuleLabeler, sentences
+from integration.inference.evidence.chexpert import NO_FINDING, POSITIVE, RuleLabeler, sentences
 from integration.tasks import TASKS
 from training.data.abnormality import abnormality_rows, combined_value
 from training.data.impression import impression_rows

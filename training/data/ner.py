@@ -15,7 +15,7 @@ The IU reports carry NLM MeSH indexing terms such as ``Opacity/lung/base/left/pa
   reports indexed ``No Indexing`` are left out.
 
 Then ``OBS-DA`` (negated) and ``OBS-U`` (uncertain) observations come from the rule labeler's
-mentions (:mod:`integration.evidence.chexpert`) for a fixed set of observation phrases
+mentions (:mod:`integration.inference.evidence.chexpert`) for a fixed set of observation phrases
 ("no pneumothorax" -> OBS-DA: pneumothorax). A text already present as OBS-DP is not repeated as
 U/DA, and U beats DA. An empty entity list is answered "none".
 
@@ -26,7 +26,7 @@ negations only cover the CheXpert-style phrases. Source tag: ``iu_xray:mesh+chex
 
 from __future__ import annotations
 
-from integration.evidence.chexpert import NEGATIVE, UNCERTAIN, Labels
+from integration.inference.evidence.chexpert import NEGATIVE, UNCERTAIN, Labels
 from integration.tasks.radiology_ner import make_value
 from training.data.iu import Report
 from training.data.rows import Row, make_row

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import re
 
-from integration.evidence.chexpert import NEGATIVE, OTHER, POSITIVE, Labels, implied_labels, sentences
+from integration.inference.evidence.chexpert import NEGATIVE, OTHER, POSITIVE, Labels, implied_labels, sentences
 from training.data.iu import Report, report_text
 from training.data.rows import Row, make_row
 

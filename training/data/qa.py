@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import re
 
-from integration.evidence.chexpert import NEGATIVE, POSITIVE, UNCERTAIN, Labels, Mention, implied_labels
+from integration.inference.evidence.chexpert import NEGATIVE, POSITIVE, UNCERTAIN, Labels, Mention, implied_labels
 from training.data.abnormality import NEGBIO_TO_CHEXPERT
 from training.data.iu import Report
 from training.data.rows import Row, make_row

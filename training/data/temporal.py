@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from integration.evidence.chexpert import Labels, implied_labels, sentences
+from integration.inference.evidence.chexpert import Labels, implied_labels, sentences
 from integration.tasks.temporal_comparison import CHANGES, make_value
 from training.data.iu import Report, report_text
 from training.data.rows import Row, make_row

@@ -41,7 +41,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 
-from integration.evidence.chexpert import NEGATIVE, NO_FINDING, POSITIVE, RuleLabeler, sentences
+from integration.inference.evidence.chexpert import NEGATIVE, NO_FINDING, POSITIVE, RuleLabeler, sentences
 from integration.tasks.abnormality_detection import CHEXPERT_LABELS
 from training.data.abnormality import TASK, combined_value
 from training.data.iu import Report

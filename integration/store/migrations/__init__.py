@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
+from integration.store.database import make_engine
 from integration.store.models import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
@@ -84,8 +85,6 @@ def _app_tables(conn: Connection) -> set[str]:
 def _engine(url_or_engine: str | Engine) -> tuple[Engine, bool]:
     if isinstance(url_or_engine, Engine):
         return url_or_engine, False
-    from integration.store.jobs import make_engine  # noqa: PLC0415 -- import cycle: integration.store.jobs imports this module
-
     return make_engine(url_or_engine), True
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 
 from integration.settings import load_settings
-from integration.store.jobs import make_engine
+from integration.store.database import make_engine
 from integration.store.models import Base
 
 config = context.config
