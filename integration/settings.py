@@ -372,7 +372,7 @@ def load_settings(site_file: str | Path | None = None, environ: Mapping[str, str
 def check_settings(settings: Settings) -> list[str]:
     """Problems that involve several settings, each ``source: key: what is wrong (expected)``."""
     # Not from integration.inference.worker: that imports the inference runtime, which a web process must not.
-    from integration.tasks import API_ONLY_TASKS, TASKS  # noqa: PLC0415 -- the task registry (~40 ms): off CLI start-up
+    from integration.tasks import TASKS  # noqa: PLC0415 -- the task registry (~40 ms): off CLI start-up
 
     out: list[str] = []
 
@@ -391,7 +391,7 @@ def check_settings(settings: Settings) -> list[str]:
             problem(("inference", "routes", task),
                     f"routed to {name!r}, which is not a configured bundle (expected one of inference.bundles: {bundles})")
 
-    runnable = sorted(set(TASKS) - API_ONLY_TASKS)
+    runnable = sorted(name for name, task in TASKS.items() if task.routable)
     names: dict[str, int] = {}
     for i, rule in enumerate(settings.routing.rules):
         loc = ("routing", "rules", str(i))
@@ -403,7 +403,7 @@ def check_settings(settings: Settings) -> list[str]:
         for task in rule.tasks:
             if task not in TASKS:
                 problem(loc + ("tasks",), f"rule {rule.name!r}: unknown task {task!r} (expected one of {runnable})")
-            elif task in API_ONLY_TASKS:
+            elif not TASKS[task].routable:
                 problem(loc + ("tasks",), f"rule {rule.name!r}: {task} needs API input (a question or hypothesis) and "
                                           f"cannot run on a pushed report (expected one of {runnable})")
         if rule.fhirpath:
@@ -416,7 +416,7 @@ def check_settings(settings: Settings) -> list[str]:
                 problem(loc + ("fhirpath",), f"rule {rule.name!r}: not a valid FHIRPath expression "
                                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
     for task in settings.routing.default_tasks:
-        if task not in TASKS or task in API_ONLY_TASKS:
+        if task not in TASKS or not TASKS[task].routable:
             problem(("routing", "default_tasks"), f"{task!r} cannot run on a pushed report (expected one of {runnable})")
 
     auth = settings.ehr.auth

@@ -41,13 +41,13 @@ from urllib.parse import quote
 
 from integration.fhir.conformance import allowed_targets, check_bundle, reference_type
 from integration.fhir.report import ReportTextError, report_text_and_path
-from integration.mappings import (
+from integration.mappings.loader import Mappings
+from integration.mappings.schema import (
     CategoryMapping,
     ChangeMapping,
     Concept,
     EntityMapping,
     LabelStatusMapping,
-    Mappings,
     RadsMapping,
     TextMapping,
     text_concept,

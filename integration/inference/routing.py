@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from integration.settings import RouteRule, RoutingSettings
-from integration.tasks import API_ONLY_TASKS, TASKS
+from integration.tasks import TASKS
 
 
 def _codes(concepts: Any) -> set[str]:
@@ -64,10 +64,10 @@ def check_routing(routing: RoutingSettings) -> None:
         for task in rule.tasks:
             if task not in TASKS:
                 problems.append(f"routing rule {rule.name!r}: unknown task {task!r}")
-            elif task in API_ONLY_TASKS:
+            elif not TASKS[task].routable:
                 problems.append(f"routing rule {rule.name!r}: {task} needs API input and cannot be routed")
     for task in routing.default_tasks:
-        if task not in TASKS or task in API_ONLY_TASKS:
+        if task not in TASKS or not TASKS[task].routable:
             problems.append(f"routing.default_tasks: {task!r} cannot run on a pushed report")
     if problems:
         raise ValueError("; ".join(problems))

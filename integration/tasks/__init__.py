@@ -40,12 +40,6 @@ TASKS: dict[str, Task] = {
     )
 }
 
-# Tasks that need an input a pushed report does not carry (a hypothesis, a question): they are
-# served by the API, never chosen by routing rules (checked by integration.settings.check_settings
-# and integration.inference.routing.check_routing). A fact of each Task (``Task.routable``), listed here once.
-API_ONLY_TASKS = frozenset(name for name, task in TASKS.items() if not task.routable)
-
-
 def get_task(name: str) -> Task:
     try:
         return TASKS[name]
@@ -54,7 +48,6 @@ def get_task(name: str) -> Task:
 
 
 __all__ = [
-    "API_ONLY_TASKS",
     "MODES",
     "PROMPT_FORMAT_VERSION",
     "SYSTEM_PROMPT",

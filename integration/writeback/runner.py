@@ -32,7 +32,8 @@ from integration.fhir.transaction import (
     summarize,
 )
 from integration.mappings import Mappings
-from integration.store import JobStore, State
+from integration.settings import WritebackSettings
+from integration.store import Job, JobStore, State
 from integration.writeback.client import FhirClient, WritebackError
 
 log = get_logger("radlite.writeback")
@@ -139,7 +140,7 @@ def _amend_note(job) -> str:
     return AMEND_NOTE
 
 
-def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings, job,
+def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings: WritebackSettings, job: Job,
               counts: Counts, rng: random.Random | None = None) -> None:
     bind_correlation_id(job.correlation_id)
     job_h, report_h = hash_id(job.id), hash_id(job.report_key)
@@ -148,10 +149,10 @@ def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
     audit("writeback.attempted", job=job_h, report=report_h, attempt=job.write_attempts,
           amends=bool(job.supersedes))
     try:
-        check_report(client, job, getattr(settings, "verify_report", "version"))
+        check_report(client, job, settings.verify_report)
         amend = _amend_targets(store, client, job)
         plan = plan_transaction(job, mappings, amend=amend, base_url=client.base_url, amend_note=_amend_note(job),
-                                audit_event=bool(getattr(settings, "audit_event", False)))
+                                audit_event=settings.audit_event)
         if plan.parse_failures:
             audit("writeback.parse_failures_skipped", job=job_h, failures=plan.parse_failures)
         if plan.empty:
@@ -221,7 +222,7 @@ def _failed(store: JobStore, owner: str, settings, job, exc: WritebackError, cou
         audit("writeback.lease_lost", job=job_h)
 
 
-def write_due(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings, *,
+def write_due(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings: WritebackSettings, *,
               keep_going: Callable[[], bool] | None = None, rng: random.Random | None = None) -> Counts:
     """Claim up to ``settings.batch_size`` due jobs and write each. ``keep_going`` is asked before
     each job (the scheduler renews its lock there); when it says no, the rest are released."""

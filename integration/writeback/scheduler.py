@@ -22,6 +22,7 @@ from typing import Any
 from integration.audit import audit, get_logger
 from integration.intake.pull import poll_once
 from integration.mappings import Mappings
+from integration.settings import PullSettings, WritebackSettings
 from integration.store import JobStore
 from integration.writeback.client import FhirClient
 from integration.writeback.runner import Counts, write_due
@@ -35,16 +36,17 @@ def default_owner() -> str:
 
 
 class WritebackScheduler:
-    def __init__(self, store: JobStore, client: FhirClient, mappings: Mappings, settings,
-                 owner: str | None = None, pull_settings=None, max_report_chars: int | None = None) -> None:
+    def __init__(self, store: JobStore, client: FhirClient, mappings: Mappings, settings: WritebackSettings,
+                 owner: str | None = None, pull_settings: PullSettings | None = None,
+                 max_report_chars: int | None = None) -> None:
         self.store, self.client, self.mappings = store, client, mappings
         # Pull mode (issue: EHRs that cannot push) runs under the same single-scheduler lock.
         self.pull_settings = pull_settings if pull_settings is not None and pull_settings.enabled else None
         self.max_report_chars = max_report_chars  # pulled reports are held to the intake's limit
-        self.settings = settings  # WritebackSettings
+        self.settings = settings
         self.owner = owner or default_owner()
-        ttl = getattr(settings, "lock_ttl_seconds", None)
         # The TTL bounds how long a scheduler that died holding the lock blocks its successor.
+        ttl = settings.lock_ttl_seconds
         self.lock_ttl = float(ttl) if ttl else max(3 * settings.interval_seconds, 30.0)
         self.holding = False
         self._scheduler = None

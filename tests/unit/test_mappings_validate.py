@@ -14,14 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from integration.mappings import (
-    TASK_KINDS,
     MappingError,
     coverage_problems,
     load_mappings,
     validate_paths,
 )
 from integration.ops.cli import cli
-from integration.tasks import abnormality_detection, m_staging, n_staging, rads_assignment, temporal_comparison
+from integration.tasks import TASKS, abnormality_detection, m_staging, n_staging, rads_assignment, temporal_comparison
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "mappings"
@@ -68,7 +67,7 @@ def test_every_label_of_every_written_task_has_an_entry() -> None:
     m = load_mappings(SHIPPED)
     assert coverage_problems(m) == []
     written = {t for t, mapping in m.by_task.items() if mapping.writes}
-    assert written == set(TASK_KINDS) - {"radiology_nli", "radiology_qa"}
+    assert written == set(TASKS) - {"radiology_nli", "radiology_qa"}
     assert set(m.get("abnormality_detection").labels) == set(abnormality_detection.CHEXPERT_LABELS)
     assert set(m.get("temporal_comparison").values) == set(temporal_comparison.CHANGES)
     assert set(m.get("n_staging").values) == set(n_staging.LABELS)

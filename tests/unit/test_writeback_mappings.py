@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from integration.mappings import (
-    TASK_KINDS,
     MappingError,
     coverage_problems,
     load_file,
@@ -16,6 +15,7 @@ from integration.mappings import (
     loinc_valid,
     sctid_valid,
 )
+from integration.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "mappings"
@@ -23,7 +23,7 @@ SHIPPED = ROOT / "mappings"
 
 def test_shipped_mappings_load_and_cover_every_label() -> None:
     m = load_mappings(SHIPPED)
-    assert set(m.by_task) == set(TASK_KINDS)
+    assert set(m.by_task) == set(TASKS)
     assert coverage_problems(m) == []
     assert not m.get("radiology_nli").writes and not m.get("radiology_qa").writes
 
