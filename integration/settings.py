@@ -171,6 +171,9 @@ class RouteRule(_Section):
 
 
 class RoutingSettings(_Section):
+    # The shipped routing (which tasks for chest radiographs, mammograms, ...) is product
+    # configuration and lives in config/default.yaml only; the empty defaults here apply to
+    # settings built in code without that file (tests), and nowhere else.
     rules: list[RouteRule] = Field(default_factory=list)
     # Tasks for reports no rule matches; empty = such reports are stored as written with no results.
     default_tasks: list[str] = Field(default_factory=list)

@@ -71,7 +71,7 @@ def check_config(config_file: str | None, environ: Mapping[str, str]) -> tuple[l
 
 
 def check_mappings(settings) -> list[Finding]:
-    from integration.mappings import MappingError, load_mappings  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
+    from integration.mappings import MappingError, load_mappings  # noqa: PLC0415 -- the task registry and mapping schemas (~30 ms): off CLI start-up
 
     directory = settings.writeback.mappings_dir
     try:
@@ -320,7 +320,7 @@ def _report_check_findings(mode: str, cap: dict[str, Any]) -> list[Finding]:
 def check_auth(settings, timeout: float, environ: Mapping[str, str] | None = None) -> list[Finding]:
     import requests  # noqa: PLC0415 -- requests: off CLI start-up
 
-    from integration.writeback.client import AuthConfigError, FhirClient, WritebackError, auth_from_settings  # noqa: PLC0415 -- requests/jwt/sqlalchemy: off CLI start-up
+    from integration.writeback.client import AuthConfigError, FhirClient, WritebackError, auth_from_settings  # noqa: PLC0415 -- requests/jwt: off CLI start-up
 
     auth = settings.ehr.auth
     if auth.mode == "none":

@@ -8,7 +8,7 @@ import pytest
 
 from integration.inference.routing import check_routing, select_tasks
 from integration.samples import sample_diagnostic_reports
-from integration.settings import SettingsError, load_settings
+from integration.settings import Settings, SettingsError, load_settings
 
 
 def _site(tmp_path: Path, text: str) -> Path:
@@ -76,3 +76,18 @@ def test_routing_that_cannot_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as err:
         check_routing(s.routing)
     assert "radiology_qa needs API input" in str(err.value) and "unknown task 'knitting'" in str(err.value)
+
+
+def test_code_defaults_agree_with_config_default_yaml() -> None:
+    """One default per setting: where config/default.yaml sets a key, the model's own default is
+    the same, except the product configuration that only the YAML holds (the shipped bundle and
+    routing; empty in code)."""
+    code = Settings().model_dump(exclude={"sources"})
+    shipped = load_settings(None, environ={}).model_dump(exclude={"sources"})
+
+    def differences(a, b, path=()):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return [d for k in sorted(set(a) | set(b)) for d in differences(a.get(k), b.get(k), path + (k,))]
+        return [".".join(path)] if a != b else []
+
+    assert differences(code, shipped) == ["inference.default_bundle", "routing.default_tasks", "routing.rules"]
