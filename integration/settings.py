@@ -60,6 +60,13 @@ class InferenceSettings(_Section):
         if self.replicas:
             return self.replicas
         return max(1, (os.cpu_count() or 1) // max(1, self.threads))
+
+    def used_bundles(self) -> dict[str, Path]:
+        """The bundles inference can use: the default one and every route's target (name -> path).
+        A bundle that is configured but used by nothing is not needed to be ready (default.yaml
+        always configures radlite-mini, and a site's bundles are merged with it)."""
+        names = [self.default_bundle or next(iter(self.bundles)), *self.routes.values()]
+        return {name: self.bundles[name] for name in dict.fromkeys(names) if name in self.bundles}
     # CTranslate2's ISA for its own kernels (process-wide). "auto" keeps its choice, which is AVX2
     # on AMD CPUs even with AVX-512; see bench/RESULTS.md for what forcing AVX512 measured.
     cpu_isa: Literal["auto", "AVX512", "AVX2", "GENERIC"] = "auto"

@@ -92,11 +92,9 @@ def _routed_tasks(settings) -> set[str]:
 
 
 def check_bundles(settings) -> list[Finding]:
-    from integration.intake.http.health import used_bundles  # noqa: PLC0415 -- flask app + sqlalchemy: off CLI start-up
-
     inf = settings.inference
     out, loaded = [], {}
-    used = used_bundles(settings)
+    used = inf.used_bundles()
     for name, path in inf.bundles.items():
         if name not in used:
             out.append(Finding("bundles", SKIP, f"{name} ({path}): configured, but neither the default bundle nor "

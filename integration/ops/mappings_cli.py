@@ -103,14 +103,13 @@ def _read_report(path: Path, ehr_base_url: str | None) -> dict:
     (``ehr_base_url``: the configured EHR base, on which absolute subject references are allowed)."""
     from integration.fhir.issues import has_errors  # noqa: PLC0415 -- integration.fhir (~15 ms): off CLI start-up
     from integration.fhir.report import check_report  # noqa: PLC0415 -- integration.fhir (~15 ms): off CLI start-up
-    from integration.intake.http.body import parse_json  # noqa: PLC0415 -- flask app + sqlalchemy: off CLI start-up
-    from integration.intake.http.errors import ApiError  # noqa: PLC0415 -- flask app + sqlalchemy: off CLI start-up
+    from integration.fhir.strict_json import JsonError, parse_strict_json  # noqa: PLC0415 -- integration.fhir (~15 ms): off CLI start-up
 
     data = sys.stdin.buffer.read() if str(path) == "-" else _read_bytes(path)
     try:
-        resource = parse_json(data)
-    except ApiError as exc:
-        raise click.ClickException(f"{path}: " + "; ".join(i.diagnostics for i in exc.issues)) from None
+        resource = parse_strict_json(data)
+    except JsonError as exc:
+        raise click.ClickException(f"{path}: {exc.message}" + (f" ({exc.path})" if exc.path else "")) from None
     if not isinstance(resource, dict) or resource.get("resourceType") != "DiagnosticReport":
         raise click.ClickException(f"{path}: expected a DiagnosticReport (a JSON object with resourceType "
                                    f"DiagnosticReport)")

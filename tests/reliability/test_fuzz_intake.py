@@ -60,7 +60,7 @@ from tests.reliability.harness import gunicorn_process
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64_000  # intake.max_body_bytes here: oversize bodies stay cheap to make
-MAX_DEPTH = 100  # integration.intake.http.body.MAX_JSON_DEPTH, as documented in docs/api.md
+MAX_DEPTH = 100  # integration.fhir.strict_json.MAX_JSON_DEPTH, as documented in docs/api.md
 TOKEN = "fuzz-token-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FHIR_JSON = "application/fhir+json"

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from integration.fhir.report import check_report
-from integration.intake.http.body import MAX_JSON_DEPTH
+from integration.fhir.strict_json import MAX_JSON_DEPTH
 from tests.unit.test_intake import (  # noqa: F401 -- pytest fixtures, taken by name as test parameters
     FHIR,
     app,

@@ -74,16 +74,6 @@ def check_store(store) -> Check:
     return Check("store", True, f"store: {store.engine.dialect.name} reachable, schema current")
 
 
-def used_bundles(settings) -> dict:
-    """The bundles inference can use: the default one and every route's target (name -> path).
-    A bundle that is configured but used by nothing is not needed to be ready (default.yaml
-    always configures radlite-mini, and a site's bundles are merged with it). Used by
-    ``radlite doctor``; /readyz does not check bundles."""
-    inf = settings.inference
-    names = [inf.default_bundle or next(iter(inf.bundles)), *inf.routes.values()]
-    return {name: inf.bundles[name] for name in dict.fromkeys(names) if name in inf.bundles}
-
-
 def ehr_reachable(settings) -> bool:
     """Whether the EHR's FHIR server answers ``GET [base]/metadata`` (401/403 count: the server is
     there and wants a token even for its CapabilityStatement). For ``radlite_ehr_up``."""
