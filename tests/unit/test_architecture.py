@@ -107,6 +107,14 @@ def test_only_the_top_imports_the_cli_the_web_layer_or_the_composition_root() ->
     assert wrong == []
 
 
+def test_the_web_layer_is_built_only_by_the_composition_root() -> None:
+    # The CLI, the demo and gunicorn get the app from compose.web_app, never by hand.
+    wrong = [f"{m} imports {t}" for m, targets in GRAPH.items() for t in sorted(targets)
+             if t.startswith("integration.intake.http") and not m.startswith("integration.intake.http")
+             and m != "integration.compose"]
+    assert wrong == []
+
+
 def test_training_and_bench_use_the_product_below_its_cli() -> None:
     wrong = []
     for root in (ROOT / "training", ROOT / "bench"):
