@@ -346,8 +346,21 @@ def r4b_issues(resource: dict[str, Any]) -> list[Issue]:
     return []
 
 
+def report_identifier(resource: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """(position, identifier) of the identifier a report without an id is known by: the first
+    with a value. One rule for the store's key, the write-back's reference to the report and its
+    lookup on the EHR."""
+    idents = resource.get("identifier")
+    for n, ident in enumerate(idents if isinstance(idents, list) else []):
+        if isinstance(ident, dict) and ident.get("value"):
+            return n, ident
+    return None
+
+
 def is_fhir_id(value: Any) -> bool:
-    """A FHIR id (1-64 of ``[A-Za-z0-9\\-.]``) that is not only dots."""
+    """A FHIR id (1-64 of ``[A-Za-z0-9\\-.]``) that is not only dots: the pattern allows "." and
+    ".."; no real report is called that, and refusing them means an id can never be read as a
+    path step anywhere downstream. The one id check of the adapter (intake URLs included)."""
     return isinstance(value, str) and bool(_FHIR_ID.match(value)) and value.strip(".") != ""
 
 
@@ -483,14 +496,13 @@ def _identity_issues(resource: dict[str, Any]) -> list[Issue]:
             out.append(Issue.error("value", "id is not a valid FHIR id (1-64 of A-Z a-z 0-9 - ., not only dots)",
                                    f"{ROOT}.id"))
         return out
-    idents = resource.get("identifier")
-    if isinstance(idents, list):
-        for n, ident in enumerate(idents):
-            if isinstance(ident, dict) and ident.get("value"):
-                # The store's key is "identifier:<system>|<value>" of this first identifier with a value.
-                key = f"identifier:{ident.get('system', '')}|{ident['value']}"
-                bad = _key_issue(key, "the identifier (system and value)", f"{ROOT}.identifier[{n}]")
-                return out + ([bad] if bad is not None else [])
+    picked = report_identifier(resource)
+    if picked is not None:
+        # The store's key is "identifier:<system>|<value>" of this identifier.
+        n, ident = picked
+        key = f"identifier:{ident.get('system', '')}|{ident['value']}"
+        bad = _key_issue(key, "the identifier (system and value)", f"{ROOT}.identifier[{n}]")
+        return out + ([bad] if bad is not None else [])
     return out + [Issue.error("required", "the report needs an id or an identifier with a value", f"{ROOT}.id",
                               f"{ROOT}.identifier")]
 

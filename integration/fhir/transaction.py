@@ -40,7 +40,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from integration.fhir.conformance import allowed_targets, check_bundle, reference_type
-from integration.fhir.report import ReportTextError, report_text_and_path
+from integration.fhir.report import ReportTextError, report_identifier, report_text_and_path
 from integration.mappings.loader import Mappings
 from integration.mappings.schema import (
     CategoryMapping,
@@ -139,9 +139,10 @@ def report_reference(resource: dict[str, Any]) -> dict[str, Any]:
         if isinstance(vid, str) and vid:
             ref += f"/_history/{vid}"
         return {"reference": ref}
-    ident = next((i for i in resource.get("identifier") or [] if isinstance(i, dict) and i.get("value")), None)
-    if ident is None:
+    picked = report_identifier(resource)
+    if picked is None:
         raise BuildError("report has neither id nor identifier")
+    ident = picked[1]
     logical = {k: ident[k] for k in ("system", "value") if ident.get(k)}
     return {"type": "DiagnosticReport", "identifier": logical}
 

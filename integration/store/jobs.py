@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from integration.fhir.lifecycle import PRIOR_STATUSES, patient_key
+from integration.fhir.report import report_identifier
 from integration.store import migrations
 from integration.store.database import make_engine
 from integration.store.integrity import (
@@ -95,9 +96,10 @@ def report_identity(resource: dict[str, Any]) -> tuple[str, str]:
     if isinstance(rid, str) and rid:
         key = f"DiagnosticReport/{rid}"
     else:
-        ident = next((i for i in resource.get("identifier") or [] if isinstance(i, dict) and i.get("value")), None)
-        if ident is None:
+        picked = report_identifier(resource)
+        if picked is None:
             raise StoreError("report has neither id nor identifier")
+        ident = picked[1]
         key = f"identifier:{ident.get('system', '')}|{ident['value']}"
     version = (resource.get("meta") or {}).get("versionId")
     if not (isinstance(version, str) and version):

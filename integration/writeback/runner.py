@@ -22,6 +22,7 @@ from typing import Any, Callable
 from integration import monitoring
 from integration.audit import audit, bind_correlation_id, clear_context, get_logger, hash_id
 from integration.fhir.lifecycle import is_withdrawn, mismatch
+from integration.fhir.report import report_identifier
 from integration.fhir.transaction import (
     AMEND_NOTE,
     FAILED_VERSION_NOTE,
@@ -105,7 +106,7 @@ def _held_report(client: FhirClient, job, mode: str) -> dict[str, Any]:
             if mode == "version" and not version.startswith("sha256:"):
                 return client.get_json(f"DiagnosticReport/{rid}/_history/{version}", what="read report version")
             return client.read("DiagnosticReport", rid)[0]
-        ident = next(i for i in resource.get("identifier") or [] if isinstance(i, dict) and i.get("value"))
+        ident = report_identifier(resource)[1]  # a job's report has one: the store keyed it by it
         token = f"{ident['system']}|{ident['value']}" if ident.get("system") else str(ident["value"])
         found = client.search("DiagnosticReport", {"identifier": token})
     except WritebackError as exc:

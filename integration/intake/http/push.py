@@ -21,7 +21,6 @@ killed mid-request leaves nothing queued. A ``batch`` is entry by entry, each en
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,7 @@ from pydantic import ValidationError
 from integration.audit import audit, hash_id
 from integration.fhir.issues import Issue, has_errors
 from integration.fhir.outcome import fhir_response, operation_outcome, outcome_response
-from integration.fhir.report import check_report, oversize_issues, pydantic_issue
+from integration.fhir.report import check_report, is_fhir_id, oversize_issues, pydantic_issue
 from integration.intake.http.body import check_content_type, json_resource, parse_json, read_body
 from integration.intake.http.context import (
     client,
@@ -48,16 +47,9 @@ from integration.store import Job, QuotaExceeded, StoreError
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 BUNDLE_TYPES = ("batch", "transaction", "collection", "history", "searchset", "subscription-notification")
 STATUS_RESOURCES = ("SubscriptionStatus", "Parameters")
 REPORT = "DiagnosticReport"
-
-
-def valid_id(value: str) -> bool:
-    # The FHIR id pattern allows "." and ".."; no real report is called that, and refusing them
-    # means an id can never be read as a path step anywhere downstream.
-    return bool(FHIR_ID.match(value)) and value.strip(".") != ""
 
 
 # -- one report ------------------------------------------------------------------------------
@@ -113,7 +105,7 @@ def post_report():
 
 @bp.put("/DiagnosticReport/<path:rid>")
 def put_report(rid: str):
-    if not valid_id(rid):
+    if not is_fhir_id(rid):
         raise ApiError.simple(400, "the id in the URL is not a valid FHIR id", "DiagnosticReport.id", code="value")
     resource = json_resource()
     if resource.get("resourceType") != REPORT:
