@@ -130,6 +130,17 @@ def _instant(now: dt.datetime) -> str:
     return now.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def conditional_create(full_url: str, resource: dict[str, Any], search: str, system: str, value: str) -> dict[str, Any]:
+    """A transaction entry that creates ``resource`` unless the server already holds one matching
+    ``search=system|value`` (an identifier or a tag): a replayed transaction creates nothing twice."""
+    return {
+        "fullUrl": full_url,
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"],
+                    "ifNoneExist": f"{search}=" + quote(f"{system}|{value}", safe="")},
+    }
+
+
 def report_reference(resource: dict[str, Any]) -> dict[str, Any]:
     """The source report: versioned literal reference when it has an id, else logical (identifier)."""
     rid = resource.get("id")
@@ -209,12 +220,7 @@ def _device(model: dict[str, str], full_url: str) -> dict[str, Any]:
         "type": {"text": "AI language model (RadLite)"},
         "version": versions,
     }
-    return {
-        "fullUrl": full_url,
-        "resource": resource,
-        "request": {"method": "POST", "url": "Device",
-                    "ifNoneExist": "identifier=" + quote(f"{DEVICE_SYSTEM}|{ident}", safe="")},
-    }
+    return conditional_create(full_url, resource, "identifier", DEVICE_SYSTEM, ident)
 
 
 def _word_in(phrase: str, text: str) -> bool:
@@ -295,12 +301,7 @@ class _Builder:
         if extensions:
             obs["extension"] = extensions
         obs["device"] = {"reference": self.device_url(model)}
-        self.entries.append({
-            "fullUrl": full_url,
-            "resource": obs,
-            "request": {"method": "POST", "url": "Observation",
-                        "ifNoneExist": "identifier=" + quote(f"{RESULT_SYSTEM}|{ident}", safe="")},
-        })
+        self.entries.append(conditional_create(full_url, obs, "identifier", RESULT_SYSTEM, ident))
         self.planned.append(PlannedEntry(role, "Observation", full_url, task=task, identifier=ident))
 
     def derivation_references(self, finding_key: str) -> list[dict[str, Any]]:
@@ -450,12 +451,7 @@ class _Builder:
             # Why results were withdrawn (amended, withdrawn or unreadable report), for whoever
             # reads the chart's history; text only: no PurposeOfUse code says it.
             prov["reason"] = [{"text": self.withdrawal_reason}]
-        self.entries.append({
-            "fullUrl": full_url,
-            "resource": prov,
-            "request": {"method": "POST", "url": "Provenance",
-                        "ifNoneExist": "_tag=" + quote(f"{PROVENANCE_TAG_SYSTEM}|{tag}", safe="")},
-        })
+        self.entries.append(conditional_create(full_url, prov, "_tag", PROVENANCE_TAG_SYSTEM, tag))
         self.planned.append(PlannedEntry("provenance", "Provenance", full_url, identifier=tag))
         self.provenance_tag = tag
 
@@ -482,12 +478,7 @@ class _Builder:
                                  "display": "Report"}}],
         }
         full_url = _urn(f"audit-event|{tag}")
-        self.entries.append({
-            "fullUrl": full_url,
-            "resource": event,
-            "request": {"method": "POST", "url": "AuditEvent",
-                        "ifNoneExist": "_tag=" + quote(f"{AUDIT_TAG_SYSTEM}|{tag}", safe="")},
-        })
+        self.entries.append(conditional_create(full_url, event, "_tag", AUDIT_TAG_SYSTEM, tag))
         self.planned.append(PlannedEntry("audit-event", "AuditEvent", full_url, identifier=tag))
 
 
