@@ -29,7 +29,7 @@ PROMPT_FORMAT_VERSION = "radlite-prompt/3"
 MODES = ("score", "generate")
 
 # What a task's answer becomes in the EHR: the shape its mapping file must have
-# (integration/mappings/__init__.py, one schema per kind; "none" writes nothing).
+# (integration/mappings/schema.py, one schema per kind; "none" writes nothing).
 WRITE_KINDS = ("label_status", "entities", "changes", "rads", "category", "text", "none")
 # Kinds whose answer is a set of items (labels, entities, changes), each written or abstained on its
 # own; the others are one value.
