@@ -109,6 +109,18 @@ def decided(task: str, source: str) -> None:
     RESULTS_DECIDED.labels(task, source).inc()
 
 
+CRITICAL_FINDINGS = Counter(
+    "radlite_critical_findings_total",
+    "Jobs whose written results meet a critical-result rule (mappings/critical/rules.yaml), by rule "
+    "and category.",
+    ["rule", "category"],
+)
+
+
+def critical_finding(rule: str, category: str) -> None:
+    CRITICAL_FINDINGS.labels(rule, category).inc()
+
+
 def abstained(task: str, reason: str) -> None:
     RESULTS_ABSTAINED.labels(task, reason).inc()
 

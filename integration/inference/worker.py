@@ -35,6 +35,7 @@ from integration.inference.report_plan import ReportPlan, collect_results, plan_
 from integration.inference.router import Router
 from integration.inference.routing import check_routing
 from integration.mappings import load_mappings
+from integration.mappings.critical import critical_findings, load_rules
 from integration.settings import Settings
 from integration.store import Job, JobStore, PreviewFailure, State
 
@@ -79,11 +80,12 @@ class Worker:
         # The write-back's mappings, for previews (`radlite worker` passes the ones it checked at
         # start; otherwise loaded on the first preview).
         self._mappings = mappings
+        # Which written results must reach a clinician now (integration/mappings/critical.py).
+        self.critical_rules = load_rules(settings.writeback.mappings_dir)
 
     @property
     def mappings(self):
         if self._mappings is None:
-
             self._mappings = load_mappings(self.settings.writeback.mappings_dir)
         return self._mappings
 
@@ -196,6 +198,11 @@ class Worker:
                 if not out.result.parsed:
                     audit("inference.parse_failed", job=plan.job.id, task=task)
                 record_decision(plan.job.id, task, results[task])
+            for finding in critical_findings(results, self.critical_rules):
+                # The rule and its category only: the finding's words stay in the store.
+                audit("result.critical", job=plan.job.id, task=finding.task, rule=finding.rule.id,
+                      category=finding.rule.category, within_minutes=finding.rule.within_minutes)
+                monitoring.critical_finding(finding.rule.id, finding.rule.category)
             if self.store.finish_inference(plan.job.id, self.owner, plan.tasks, results):
                 audit("job.inferred", job=plan.job.id, tasks=len(plan.tasks), batch_seconds=round(elapsed, 3))
             else:

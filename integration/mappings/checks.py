@@ -10,6 +10,7 @@ from typing import Iterable
 
 from integration.mappings import terminology
 from integration.mappings.codes import KNOWN_SYSTEMS
+from integration.mappings.critical import RULES_PATH, load_rules_file
 from integration.mappings.loader import Mappings, declared_task, load_files, missing_tasks, yaml_files
 from integration.mappings.yaml_lines import key_line, located
 from integration.tasks import TASKS
@@ -61,6 +62,11 @@ def validate_paths(paths: Iterable[str | Path]) -> Validation:
         inside |= {t for f in yaml_files(directory) if f not in mappings.files.values() and (t := declared_task(f))}
         problems += missing_tasks(directory, inside)
     problems += coverage_problems(mappings)
+    for directory in directories:
+        rules_file = directory / RULES_PATH
+        if rules_file.exists():
+            files.append(rules_file)
+            problems += load_rules_file(rules_file)[1]
     wrong, unknown = display_findings(mappings)
     return Validation(files, mappings, problems + wrong, unknown)
 

@@ -29,6 +29,7 @@ from integration.intake.http.auth import TokenAuth, allows
 from integration.intake.http.context import request_correlation_id
 from integration.intake.http.errors import ApiError, register_error_handlers
 from integration.intake.http.quotas import RateLimiter, rate_exceeded
+from integration.mappings.critical import load_rules
 from integration.settings import Settings, load_settings
 from integration.store import JobStore
 
@@ -51,7 +52,8 @@ def create_app(settings: Settings | None = None, store: JobStore | None = None) 
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.intake.max_body_bytes
     app.extensions[EXTENSION] = Runtime(settings=settings, store=store, auth=auth,
-                                        limiter=RateLimiter(settings.intake.requests_per_minute_per_client))
+                                        limiter=RateLimiter(settings.intake.requests_per_minute_per_client),
+                                        critical_rules=load_rules(settings.writeback.mappings_dir))
 
     if auth.open:
         log.warning("intake.auth_open", detail="intake.auth.mode is 'open': no authentication; local development only")

@@ -12,6 +12,7 @@ from integration.audit.aggregate import AuditAggregate
 from integration.fhir.report import report_char_limit
 from integration.intake.http.auth import TokenAuth
 from integration.intake.http.quotas import RateLimiter
+from integration.mappings.critical import Rule
 from integration.settings import Settings
 from integration.store import JobStore
 
@@ -30,6 +31,8 @@ class Runtime:
     # (integration.audit.aggregate): requests without a valid token, requests over the rate limit.
     unauthenticated: AuditAggregate = field(default_factory=lambda: AuditAggregate("request.unauthenticated"))
     throttled: AuditAggregate = field(default_factory=lambda: AuditAggregate("request.throttled"))
+    # The site's critical-result rules, shown with each job (integration/mappings/critical.py).
+    critical_rules: tuple[Rule, ...] = ()
 
 
 def runtime() -> Runtime:

@@ -10,6 +10,7 @@ from flask import Blueprint, jsonify
 
 from integration.intake.http.context import job_url, runtime
 from integration.intake.http.errors import ApiError
+from integration.mappings.critical import critical_findings
 from integration.store import Job
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -70,6 +71,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "attempts": {"inference": job.inference_attempts, "write": job.write_attempts},
         "tasks": job.tasks,
         "results": _results(job.results),
+        # Written results that meet a critical-result rule, most urgent first.
+        "critical": [f.as_dict() for f in critical_findings(job.results, runtime().critical_rules)],
         "written": job.written,
         "error": job.error,
         "error_detail": job.error_detail,

@@ -1,0 +1,199 @@
+"""Critical-result rules: which decided results must reach a clinician now (issue 23, first part).
+
+Rules are data, in ``<mappings dir>/critical/rules.yaml`` (the shipped set: mappings/critical/
+rules.yaml, each rule with its source). A rule names a task and a condition on that task's
+*written* answer -- never on an abstained one, never on the model's own answer where the adapter
+did not write it -- in the terms of the task's write kind, checked against the task's vocabulary
+(``Task.vocabulary``):
+
+* ``label_status`` (abnormality_detection): ``label`` and the ``status`` values that trigger;
+* ``rads`` (rads_assignment): ``system`` and the ``category`` values;
+* ``category`` (n_staging, m_staging): the ``value`` values;
+* ``changes`` (temporal_comparison): the ``change`` values (any changed finding).
+
+Each rule has a ``category`` (critical, urgent, incidental_actionable), a ``recipient`` rule
+(the report's results interpreter, the ordering provider, or a configured team) and a time limit
+in minutes. :func:`critical_findings` applies the rules to a job's results; the job API shows the
+findings and the worker records them in the audit trail and ``/metrics``. Delivery to the EHR (a
+Communication, escalation) builds on this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from integration.mappings.loader import MappingError
+from integration.mappings.yaml_lines import DupKeyLoader, line_of, loc_path, located
+from integration.tasks import TASKS
+
+RULES_PATH = Path("critical") / "rules.yaml"  # inside the mappings directory
+CATEGORIES = ("critical", "urgent", "incidental_actionable")
+# The condition key each write kind's rules use, and the vocabulary entry its values come from.
+_CONDITION = {"label_status": "status", "rads": "category", "category": "value", "changes": "change"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Model):
+    task: str
+    label: str | None = None  # label_status: which label
+    status: tuple[str, ...] = ()
+    system: str | None = None  # rads: which system
+    category: tuple[str, ...] = ()
+    value: tuple[str, ...] = ()
+    change: tuple[str, ...] = ()
+
+
+class Rule(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    category: Literal["critical", "urgent", "incidental_actionable"]
+    when: Condition
+    recipient: Literal["results_interpreter", "ordering_provider", "team"]
+    team: str | None = None
+    within_minutes: int = Field(gt=0, le=7 * 24 * 60)
+    source: str = Field(min_length=1)  # where the rule comes from (a guideline, a site decision)
+
+    @model_validator(mode="after")
+    def _team_named(self) -> "Rule":
+        if (self.recipient == "team") != bool(self.team):
+            raise ValueError("recipient 'team' needs a team name, and a team name needs recipient 'team'")
+        return self
+
+
+class RuleFile(_Model):
+    rules: tuple[Rule, ...]
+
+
+def condition_problems(rule: Rule) -> list[tuple[tuple[str, ...], str]]:
+    """(key path, problem) for a condition that does not fit its task: unknown task, a task that
+    writes nothing, a label/system/value outside the task's vocabulary, a missing trigger."""
+    cond = rule.when
+    task = TASKS.get(cond.task)
+    if task is None:
+        return [(("when", "task"), f"unknown task {cond.task!r}")]
+    kind = task.write_kind
+    if kind not in _CONDITION:
+        return [(("when", "task"), f"{cond.task} writes {kind!r} answers, which no rule can test")]
+    key = _CONDITION[kind]
+    used = {k for k in ("label", "status", "system", "category", "value", "change") if getattr(cond, k)}
+    allowed = {key} | ({"label"} if kind == "label_status" else {"system"} if kind == "rads" else set())
+    out = [(("when", k), f"not a condition of a {kind} task ({cond.task})") for k in sorted(used - allowed)]
+    vocab = task.vocabulary
+    if kind == "label_status":
+        if cond.label not in vocab["labels"]:
+            out.append((("when", "label"), f"{cond.label!r} is not a label of {cond.task}"))
+        known = vocab["statuses"]
+    elif kind == "rads":
+        if cond.system not in vocab["systems"]:
+            out.append((("when", "system"), f"{cond.system!r} is not a RADS system ({', '.join(vocab['systems'])})"))
+            known = ()
+        else:
+            known = vocab[f"system:{cond.system}"]
+    else:
+        known = vocab["values" if kind == "category" else "changes"]
+    values = getattr(cond, key)
+    if not values:
+        out.append((("when", key), "no value triggers the rule"))
+    for v in values:
+        if known and v not in known:
+            out.append((("when", key), f"{v!r} is not one of {', '.join(known)}"))
+    return out
+
+
+def load_rules(mappings_dir: str | Path) -> tuple[Rule, ...]:
+    """The site's rules (none when the file is absent); MappingError lists every problem."""
+    path = Path(mappings_dir) / RULES_PATH
+    if not path.exists():
+        return ()
+    rules, problems = load_rules_file(path)
+    if problems:
+        raise MappingError(problems)
+    return rules
+
+
+def load_rules_file(path: Path) -> tuple[tuple[Rule, ...], list[str]]:
+    """(rules, ``file:line: key: problem`` lines) -- what ``radlite mappings validate`` reports."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=DupKeyLoader)  # noqa: S506 -- SafeLoader subclass
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        return (), [f"{path}: {exc}"]
+    try:
+        parsed = RuleFile.model_validate(data)
+    except ValidationError as exc:
+        items = [(line_of(root, loc_path(tuple(e["loc"]))), ".".join(loc_path(tuple(e["loc"]))) or "(top)", e["msg"])
+                 for e in exc.errors()]
+        return (), located(path, items)
+    items = []
+    seen: set[str] = set()
+    for i, rule in enumerate(parsed.rules):
+        if rule.id in seen:
+            items.append((line_of(root, ("rules", str(i), "id")), f"rules.{i}.id", f"duplicate rule id {rule.id!r}"))
+        seen.add(rule.id)
+        for loc, problem in condition_problems(rule):
+            full = ("rules", str(i), *loc)
+            items.append((line_of(root, full), ".".join(full), problem))
+    return (parsed.rules if not items else ()), located(path, items)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule that a job's written results meet."""
+
+    rule: Rule
+    task: str
+    item: str  # what met it: the label, "BI-RADS 5", "M1c", "Pleural effusion: worsened"
+    evidence: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.id, "category": self.rule.category, "task": self.task, "item": self.item,
+                "recipient": self.rule.team if self.rule.recipient == "team" else self.rule.recipient,
+                "within_minutes": self.rule.within_minutes, "evidence": self.evidence}
+
+
+def _written(record: Any) -> Any:
+    """The value the adapter writes for a result, or None (abstained, skipped, unparsed)."""
+    if not isinstance(record, dict) or record.get("abstained") or record.get("skipped") or not record.get("parsed", True):
+        return None
+    return record.get("value")
+
+
+def critical_findings(results: dict[str, Any] | None, rules: tuple[Rule, ...]) -> list[Finding]:
+    """The rules a job's written results meet, most urgent category first (rules in file order
+    within a category)."""
+    out: list[Finding] = []
+    for rule in rules:
+        cond = rule.when
+        record = (results or {}).get(cond.task)
+        value = _written(record)
+        if value is None or cond.task not in TASKS:
+            continue
+        evidence = record.get("evidence") or {}
+        kind = TASKS[cond.task].write_kind
+        if kind == "label_status" and isinstance(value, dict):
+            if value.get(cond.label) in cond.status:
+                out.append(Finding(rule, cond.task, str(cond.label), evidence.get(f"label:{cond.label}") or []))
+        elif kind == "rads" and isinstance(value, dict):
+            if value.get("system") == cond.system and value.get("category") in cond.category:
+                out.append(Finding(rule, cond.task, f"{cond.system} {value['category']}", _all(evidence)))
+        elif kind == "category" and isinstance(value, str):
+            if value in cond.value:
+                out.append(Finding(rule, cond.task, value, _all(evidence)))
+        elif kind == "changes" and isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and item.get("change") in cond.change:
+                    key = f"change:{item.get('finding')}:{item['change']}"
+                    out.append(Finding(rule, cond.task, f"{item.get('finding')}: {item['change']}", evidence.get(key) or []))
+    return sorted(out, key=lambda f: CATEGORIES.index(f.rule.category))
+
+
+def _all(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for items in evidence.values() if isinstance(items, list) for item in items]
