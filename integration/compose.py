@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from integration.audit import audit, configure_logging, use_service_secret
 from integration.fhir.report import report_char_limit
-from integration.inference.dry_run import Previewer
-from integration.inference.router import Router
-from integration.inference.worker import Worker
 from integration.intake.http import preview as preview_api
 from integration.intake.http.app import create_app
 from integration.mappings import MappingError, Mappings, load_mappings, mappings_digest
@@ -34,6 +32,11 @@ from integration.settings import Settings, SettingsError, masked_url, startup_se
 from integration.store import JobStore, StoreCorrupt, StoreError
 from integration.writeback.client import AuthConfigError, FhirClient
 from integration.writeback.scheduler import WritebackScheduler
+
+if TYPE_CHECKING:  # the inference stack is imported where it is built (see router())
+    from integration.inference.dry_run import Previewer
+    from integration.inference.router import Router
+    from integration.inference.worker import Worker
 
 
 class StartupError(Exception):
@@ -90,12 +93,16 @@ def open_store(settings: Settings) -> JobStore:
 def router(settings: Settings, bundle: str | None = None) -> Router:
     """The task router over the configured bundles (or one ``bundle`` for every task); bundles
     load on first use."""
+    from integration.inference.router import Router  # noqa: PLC0415 -- ctranslate2: never loaded by the web process (gunicorn), which builds only the app
+
     return Router.from_settings(settings.inference, bundle)
 
 
 def worker(settings: Settings, store: JobStore, *, owner: str | None = None, previews_only: bool = False,
            task_router: Router | None = None) -> Worker:
     """The inference worker, with the mappings its previews build Bundles with."""
+    from integration.inference.worker import Worker  # noqa: PLC0415 -- ctranslate2: never loaded by the web process (gunicorn), which builds only the app
+
     try:
         return Worker(settings, store, task_router or router(settings), owner=owner,
                       mappings=site_mappings(settings), previews_only=previews_only)
@@ -105,6 +112,8 @@ def worker(settings: Settings, store: JobStore, *, owner: str | None = None, pre
 
 def previewer(settings: Settings) -> Previewer:
     """Previews in this process (``radlite preview FILE``, ``serve --inline-previews``)."""
+    from integration.inference.dry_run import Previewer  # noqa: PLC0415 -- ctranslate2: never loaded by the web process (gunicorn), which builds only the app
+
     return Previewer.from_settings(settings, site_mappings(settings))
 
 

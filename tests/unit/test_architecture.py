@@ -215,3 +215,15 @@ def test_every_allowed_place_exists_and_still_names_a_task(rel: str) -> None:
     path = ROOT / rel
     assert path.exists(), rel
     assert task_name_uses(path), f"{rel} names no task any more: remove it from TASK_NAME_ALLOWED"
+
+
+def test_building_the_web_app_never_loads_the_model_runtime() -> None:
+    # gunicorn's web workers import integration.wsgi -> compose -> the app: CTranslate2 (and torch)
+    # must stay out of them (tests/reliability/test_hardening_preview.py checks the live process).
+    import subprocess
+    import sys
+
+    code = ("import sys, integration.compose, integration.intake.http.app; "
+            "print(sorted(m for m in ('ctranslate2', 'torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
