@@ -255,6 +255,8 @@ class WritebackSettings(_Section):
     #              superseded on the EHR but not yet pushed is caught by its versionId only
     #   off     -- no check: any holder of an intake token can then write AI results into any chart
     verify_report: Literal["version", "current", "off"] = "version"
+    # Critical-result alerts to a team go to these references (team name -> "CareTeam/123", ...).
+    alert_teams: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("mappings_dir", mode="before")
     @classmethod

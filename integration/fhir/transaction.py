@@ -41,6 +41,7 @@ from urllib.parse import quote
 
 from integration.fhir.conformance import allowed_targets, check_bundle, reference_type
 from integration.fhir.report import ReportTextError, report_identifier, report_text_and_path
+from integration.mappings.critical import Finding, Rule, critical_findings
 from integration.mappings.loader import Mappings
 from integration.mappings.schema import (
     CategoryMapping,
@@ -66,6 +67,16 @@ RESULT_SYSTEM = "urn:radlite:result"
 DEVICE_SYSTEM = "urn:radlite:device"
 PROVENANCE_TAG_SYSTEM = "urn:radlite:provenance"
 AUDIT_TAG_SYSTEM = "urn:radlite:audit-event"
+ALERT_SYSTEM = "urn:radlite:critical-result"
+COMMUNICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
+# A rule's category as the Communication's priority (FHIR request-priority).
+ALERT_PRIORITY = {"critical": "stat", "urgent": "asap", "incidental_actionable": "urgent"}
+ALERT_WORDS = {"critical": "Critical result", "urgent": "Urgent result",
+               "incidental_actionable": "Actionable finding"}
+# Who may receive a Communication (R4 Communication.recipient), as the adapter accepts them: a
+# relative reference to one of these, nothing else (an absolute or odd reference would make a
+# validating server refuse the whole transaction, results included).
+RECIPIENT = re.compile(r"^(Practitioner|PractitionerRole|Organization|CareTeam|HealthcareService)/[A-Za-z0-9\-.]{1,64}$")
 ADAPTER_DEVICE_NAME = "radlite-fhir-adapter"
 _NS = uuid.UUID("6f1c2a52-4b1e-5d0c-9a57-2f0a3c1e9b11")  # namespace for deterministic urn:uuid fullUrls
 
@@ -246,6 +257,8 @@ class _Builder:
         self.evidence: dict[str, list[dict[str, Any]]] = {}
         self.text_path = _text_path(self.report)
         self.withdrawal_reason: str | None = None
+        # (task, finding key) -> the fullUrl of the Observation written for it, for alerts about it.
+        self.observation_urls: dict[tuple[str, str], str] = {}
 
     # -- shared pieces --------------------------------------------------------------------
 
@@ -263,10 +276,11 @@ class _Builder:
                     role: str = "finding") -> None:
         ident = _sha256(self.job.report_key, self.job.report_version, task, finding_key,
                         model["name"], model["version"], model["sha256"])
+        full_url = _urn(f"observation|{ident}")
         if ident in self.seen_identifiers:
             return
         self.seen_identifiers.add(ident)
-        full_url = _urn(f"observation|{ident}")
+        self.observation_urls[(task, finding_key)] = full_url
         obs: dict[str, Any] = {
             "resourceType": "Observation",
             "meta": _security_meta(),
@@ -420,8 +434,46 @@ class _Builder:
             self.withdrawal_reason = note
         return all_ids, already
 
+    def alert(self, finding: Finding, recipient: dict[str, str] | None) -> bool:
+        """A Communication (category alert) about the Observation written for ``finding``; False
+        when none was written for it (an alert about nothing is not sent)."""
+        about = self.observation_urls.get((finding.task, finding.key))
+        if about is None:
+            return False
+        rule = finding.rule
+        ident = _sha256("critical", self.job.report_key, self.job.report_version, rule.id, finding.task, finding.key)
+        full_url = _urn(f"communication|{ident}")
+        quote_ = next((e.get("text") for e in finding.evidence if isinstance(e, dict) and e.get("text")), None)
+        text = (f"{ALERT_WORDS[rule.category]} (AI-detected, preliminary): {finding.item}. "
+                f"Act within {rule.within_minutes} minutes (rule {rule.id}).")
+        if quote_:
+            text += f' Report: "{quote_.strip()}"'
+        comm: dict[str, Any] = {
+            "resourceType": "Communication",
+            "meta": _security_meta(),
+            "identifier": [{"system": ALERT_SYSTEM, "value": ident}],
+            "status": "completed",
+            "category": [{"coding": [{"system": COMMUNICATION_CATEGORY, "code": "alert", "display": "Alert"}]}],
+            "priority": ALERT_PRIORITY[rule.category],
+        }
+        if isinstance(self.report.get("subject"), dict):
+            ref = {k: copy.deepcopy(v) for k, v in self.report["subject"].items() if k in ("reference", "identifier", "type")}
+            if ref:
+                comm["subject"] = ref
+        comm["about"] = [{"reference": about}, copy.deepcopy(self.report_ref)]
+        comm["sent"] = _instant(self.now)
+        if recipient is not None:
+            comm["recipient"] = [recipient]
+        if self.devices:
+            comm["sender"] = {"reference": next(iter(self.devices.values()))}
+        comm["payload"] = [{"contentString": text}]
+        self.entries.append(conditional_create(full_url, comm, "identifier", ALERT_SYSTEM, ident))
+        self.planned.append(PlannedEntry("alert", "Communication", full_url, task=finding.task, identifier=ident))
+        return True
+
     def provenance(self, amended_ids: list[str]) -> None:
-        new_identifiers = sorted(p.identifier for p in self.planned if p.role in ("finding", "summary") and p.identifier)
+        new_identifiers = sorted(p.identifier for p in self.planned
+                                 if p.role in ("finding", "summary", "alert") and p.identifier)
         if not new_identifiers and not amended_ids:
             return
         if not self.devices:
@@ -429,7 +481,7 @@ class _Builder:
             self.device_url({"name": ADAPTER_DEVICE_NAME, "version": _adapter_version(), "sha256": "n/a"})
         tag = _sha256("provenance", self.job.report_key, self.job.report_version, new_identifiers, sorted(amended_ids))
         full_url = _urn(f"provenance|{tag}")
-        targets = [{"reference": p.full_url} for p in self.planned if p.role in ("finding", "summary")]
+        targets = [{"reference": p.full_url} for p in self.planned if p.role in ("finding", "summary", "alert")]
         targets += [{"reference": f"Observation/{rid}"} for rid in sorted(amended_ids)]
         activity = "CREATE" if new_identifiers else "UPDATE"
         prov = {
@@ -525,10 +577,13 @@ def plan_transaction(
     now: dt.datetime | None = None,
     audit_event: bool = False,
     amend_note: str = AMEND_NOTE,
+    recipients: dict[str, dict[str, str]] | None = None,
 ) -> TransactionPlan:
     """Build the transaction for ``job`` (anything with resource, report_key, report_version and
     results). ``amend`` holds (current resource, ETag) of the earlier versions' Observations,
-    withdrawn with ``amend_note`` saying why; ``audit_event`` adds an AuditEvent (settings.writeback.audit_event)."""
+    withdrawn with ``amend_note`` saying why; ``audit_event`` adds an AuditEvent (settings.writeback.audit_event).
+    Written results that meet a critical-result rule (``mappings.critical``) get a Communication
+    each, to ``recipients[rule recipient]`` (see :func:`alert_recipient_key`) when resolved."""
     now = now or dt.datetime.now(dt.timezone.utc)
     b = _Builder(job, mappings, base_url, now)
     failures: dict[str, int] = {}
@@ -555,6 +610,9 @@ def plan_transaction(
             continue
         b.evidence = result.get("evidence") or {}
         dispatch[mapping.kind](task, mapping, result["value"], _model_of(result))
+    for finding in critical_findings(job.results, mappings.critical):
+        recipient = (recipients or {}).get(alert_recipient_key(finding.rule))
+        b.alert(finding, recipient if recipient and RECIPIENT.match(recipient.get("reference", "")) else None)
     amended_ids, already = b.amendments(amend, amend_note)
     b.provenance(amended_ids)
     if audit_event:
@@ -572,6 +630,12 @@ def plan_transaction(
 # How many problems a BuildError names (the rest are counted): enough to fix the cause, short
 # enough for a job's error reason.
 _PROBLEMS_SHOWN = 5
+
+
+def alert_recipient_key(rule: Rule) -> str:
+    """The key of ``recipients`` a rule's alert goes to: ``ordering_provider``,
+    ``results_interpreter`` or ``team:<name>``."""
+    return f"team:{rule.team}" if rule.recipient == "team" else rule.recipient
 
 
 def _check_conformance(bundle: dict[str, Any]) -> None:

@@ -35,7 +35,8 @@ from integration.inference.report_plan import ReportPlan, collect_results, plan_
 from integration.inference.router import Router
 from integration.inference.routing import check_routing
 from integration.mappings import load_mappings
-from integration.mappings.critical import critical_findings, load_rules
+from integration.mappings.critical import critical_findings
+from integration.mappings.loader import load_rules
 from integration.settings import Settings
 from integration.store import Job, JobStore, PreviewFailure, State
 

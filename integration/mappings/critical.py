@@ -27,7 +27,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from integration.mappings.loader import MappingError
 from integration.mappings.yaml_lines import DupKeyLoader, line_of, loc_path, located
 from integration.tasks import TASKS
 
@@ -107,17 +106,6 @@ def condition_problems(rule: Rule) -> list[tuple[tuple[str, ...], str]]:
     return out
 
 
-def load_rules(mappings_dir: str | Path) -> tuple[Rule, ...]:
-    """The site's rules (none when the file is absent); MappingError lists every problem."""
-    path = Path(mappings_dir) / RULES_PATH
-    if not path.exists():
-        return ()
-    rules, problems = load_rules_file(path)
-    if problems:
-        raise MappingError(problems)
-    return rules
-
-
 def load_rules_file(path: Path) -> tuple[tuple[Rule, ...], list[str]]:
     """(rules, ``file:line: key: problem`` lines) -- what ``radlite mappings validate`` reports."""
     try:
@@ -152,6 +140,7 @@ class Finding:
     task: str
     item: str  # what met it: the label, "BI-RADS 5", "M1c", "Pleural effusion: worsened"
     evidence: list[dict[str, Any]]
+    key: str = ""  # the written result's finding key (its Observation): "label:Pneumothorax", ...
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule.id, "category": self.rule.category, "task": self.task, "item": self.item,
@@ -180,18 +169,19 @@ def critical_findings(results: dict[str, Any] | None, rules: tuple[Rule, ...]) -
         kind = TASKS[cond.task].write_kind
         if kind == "label_status" and isinstance(value, dict):
             if value.get(cond.label) in cond.status:
-                out.append(Finding(rule, cond.task, str(cond.label), evidence.get(f"label:{cond.label}") or []))
+                key = f"label:{cond.label}"
+                out.append(Finding(rule, cond.task, str(cond.label), evidence.get(key) or [], key))
         elif kind == "rads" and isinstance(value, dict):
             if value.get("system") == cond.system and value.get("category") in cond.category:
-                out.append(Finding(rule, cond.task, f"{cond.system} {value['category']}", _all(evidence)))
+                out.append(Finding(rule, cond.task, f"{cond.system} {value['category']}", _all(evidence), "assessment"))
         elif kind == "category" and isinstance(value, str):
             if value in cond.value:
-                out.append(Finding(rule, cond.task, value, _all(evidence)))
+                out.append(Finding(rule, cond.task, value, _all(evidence), "category"))
         elif kind == "changes" and isinstance(value, list):
             for item in value:
                 if isinstance(item, dict) and item.get("change") in cond.change:
                     key = f"change:{item.get('finding')}:{item['change']}"
-                    out.append(Finding(rule, cond.task, f"{item.get('finding')}: {item['change']}", evidence.get(key) or []))
+                    out.append(Finding(rule, cond.task, f"{item.get('finding')}: {item['change']}", evidence.get(key) or [], key))
     return sorted(out, key=lambda f: CATEGORIES.index(f.rule.category))
 
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from integration.mappings.codes import KNOWN_SYSTEMS, SYSTEM_ALIASES
+from integration.mappings.critical import RULES_PATH, Rule, load_rules_file
 from integration.mappings.schema import MAPPING_ADAPTER
 from integration.mappings.yaml_lines import DupKeyLoader, compose_node, key_line, line_of, loc_path, located
 from integration.settings import ROOT
@@ -30,6 +31,8 @@ class MappingError(Exception):
 class Mappings:
     by_task: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    # The critical-result rules of the same directory (critical/rules.yaml; integration/mappings/critical.py).
+    critical: tuple[Rule, ...] = ()
 
     def get(self, task: str) -> Any | None:
         return self.by_task.get(task)
@@ -141,9 +144,25 @@ def load_mappings(directory: str | Path, *, require_all: bool = True) -> Mapping
     out, problems, failed = load_files(yaml_files(directory))
     if require_all:
         problems += missing_tasks(directory, set(out.by_task) | failed)
+    rules_file = directory / RULES_PATH
+    if rules_file.exists():
+        out.critical, rule_problems = load_rules_file(rules_file)
+        problems += rule_problems
     if problems:
         raise MappingError(problems)
     return out
+
+
+def load_rules(directory: str | Path) -> tuple[Rule, ...]:
+    """The critical-result rules of a mappings directory (none when it has no critical/rules.yaml);
+    MappingError lists every problem."""
+    path = Path(directory) / RULES_PATH
+    if not path.exists():
+        return ()
+    rules, problems = load_rules_file(path)
+    if problems:
+        raise MappingError(problems)
+    return rules
 
 
 def mappings_digest(directory: str | Path | None) -> tuple[str, int]:

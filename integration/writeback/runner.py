@@ -28,11 +28,14 @@ from integration.fhir.transaction import (
     FAILED_VERSION_NOTE,
     WITHDRAWN_NOTE,
     BuildError,
+    alert_recipient_key,
     earlier_observations,
+    parse_location,
     plan_transaction,
     summarize,
 )
 from integration.mappings import Mappings
+from integration.mappings.critical import critical_findings
 from integration.settings import WritebackSettings
 from integration.store import Job, JobStore, State
 from integration.writeback.client import FhirClient, WritebackError
@@ -141,6 +144,42 @@ def _amend_note(job) -> str:
     return AMEND_NOTE
 
 
+def alert_recipients(client: FhirClient, job: Job, mappings: Mappings,
+                     settings: WritebackSettings) -> dict[str, dict[str, str]]:
+    """Who the job's critical-result alerts go to, by rule recipient: the report's first
+    ``resultsInterpreter``, the ``requester`` of the ServiceRequest it is ``basedOn`` (read from the
+    EHR, only when a rule needs it), and the configured teams. An EHR that cannot say leaves the
+    recipient out; the alert is still written (docs/critical-results.md)."""
+    needed = {alert_recipient_key(f.rule) for f in critical_findings(job.results, mappings.critical)}
+    if not needed:
+        return {}
+    report = job.resource or {}
+    out: dict[str, dict[str, str]] = {f"team:{name}": {"reference": ref} for name, ref in settings.alert_teams.items()}
+    interpreters = report.get("resultsInterpreter")
+    if isinstance(interpreters, list) and interpreters and isinstance(interpreters[0], dict) \
+            and isinstance(interpreters[0].get("reference"), str):
+        out["results_interpreter"] = {"reference": interpreters[0]["reference"]}
+    if "ordering_provider" in needed:
+        for based_on in report.get("basedOn") or []:
+            ref = based_on.get("reference") if isinstance(based_on, dict) else None
+            kind, rid, _ = parse_location(ref) if isinstance(ref, str) else (None, None, None)
+            if kind != "ServiceRequest" or rid is None:
+                continue
+            try:
+                order = client.read("ServiceRequest", rid)[0]
+            except WritebackError as exc:
+                if exc.status in (404, 410):
+                    continue  # the order is gone: no ordering provider to name
+                raise
+            requester = (order.get("requester") or {}).get("reference")
+            if isinstance(requester, str):
+                out["ordering_provider"] = {"reference": requester}
+                break
+    for key in sorted(needed - set(out)):
+        audit("critical.no_recipient", job=hash_id(job.id), recipient=key)
+    return out
+
+
 def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings: WritebackSettings, job: Job,
               counts: Counts, rng: random.Random | None = None) -> None:
     bind_correlation_id(job.correlation_id)
@@ -153,7 +192,8 @@ def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
         check_report(client, job, settings.verify_report)
         amend = _amend_targets(store, client, job)
         plan = plan_transaction(job, mappings, amend=amend, base_url=client.base_url, amend_note=_amend_note(job),
-                                audit_event=settings.audit_event)
+                                audit_event=settings.audit_event,
+                                recipients=alert_recipients(client, job, mappings, settings))
         if plan.parse_failures:
             audit("writeback.parse_failures_skipped", job=job_h, failures=plan.parse_failures)
         if plan.empty:

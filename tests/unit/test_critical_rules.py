@@ -12,7 +12,8 @@ import yaml
 
 from integration.intake.http.app import create_app
 from integration.mappings import validate_paths
-from integration.mappings.critical import RULES_PATH, critical_findings, load_rules, load_rules_file
+from integration.mappings.critical import RULES_PATH, critical_findings, load_rules_file
+from integration.mappings.loader import load_rules
 from integration.samples import sample_diagnostic_reports
 from integration.settings import load_settings
 from integration.store import JobStore

@@ -29,7 +29,7 @@ from integration.intake.http.auth import TokenAuth, allows
 from integration.intake.http.context import request_correlation_id
 from integration.intake.http.errors import ApiError, register_error_handlers
 from integration.intake.http.quotas import RateLimiter, rate_exceeded
-from integration.mappings.critical import load_rules
+from integration.mappings.loader import load_rules
 from integration.settings import Settings, load_settings
 from integration.store import JobStore
 

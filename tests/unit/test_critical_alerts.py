@@ -1,0 +1,69 @@
+"""Critical-result alerts in the write-back's transaction (issue 23): one Communication per met
+rule, about the Observation written for the finding, to the resolved recipient, conditional on its
+identifier so a replay writes none twice; none for what was not written."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from types import SimpleNamespace
+
+from integration.fhir.conformance import check_bundle
+from integration.fhir.transaction import ALERT_SYSTEM, plan_transaction
+from integration.mappings import load_mappings
+from integration.samples import sample_diagnostic_reports
+from tests.fhir_server import chexpert, result
+
+ROOT = Path(__file__).resolve().parents[2]
+MAPPINGS = load_mappings(ROOT / "mappings")
+
+
+def _job(results: dict, report: dict | None = None):
+    report = report or copy.deepcopy(sample_diagnostic_reports()[0])
+    return SimpleNamespace(resource=report, report_key=f"DiagnosticReport/{report['id']}", report_version="1",
+                           results=results, supersedes=None, id="j1", correlation_id="c")
+
+
+def _by_type(bundle: dict, rtype: str) -> list[dict]:
+    return [e for e in bundle.get("entry", []) if e["resource"]["resourceType"] == rtype]
+
+
+def test_a_pneumothorax_gets_one_stat_alert_about_its_observation() -> None:
+    evidence = {"label:Pneumothorax": [{"offset": 0, "length": 30, "text": "Large right pneumothorax."}]}
+    results = {"abnormality_detection": {**result(chexpert(Pneumothorax="positive")), "evidence": evidence}}
+    plan = plan_transaction(_job(results), MAPPINGS,
+                            recipients={"ordering_provider": {"reference": "Practitioner/dr-1"}})
+    [alert] = _by_type(plan.bundle, "Communication")
+    comm = alert["resource"]
+    assert alert["request"]["ifNoneExist"].startswith("identifier=urn%3Aradlite%3Acritical-result%7C")
+    assert comm["identifier"][0]["system"] == ALERT_SYSTEM
+    assert comm["priority"] == "stat" and comm["category"][0]["coding"][0]["code"] == "alert"
+    assert comm["recipient"] == [{"reference": "Practitioner/dr-1"}]
+    [obs_url] = [e["fullUrl"] for e in _by_type(plan.bundle, "Observation")
+                 if e["resource"]["code"].get("text", "").lower().startswith("pneumothorax")
+                 or any(c.get("display", "").lower().startswith("pneumothorax") for c in e["resource"]["code"].get("coding", []))]
+    assert comm["about"][0] == {"reference": obs_url}
+    assert "Large right pneumothorax." in comm["payload"][0]["contentString"]
+    assert comm["meta"]["security"][0]["code"] == "AIAST"
+    [prov] = _by_type(plan.bundle, "Provenance")
+    assert {"reference": alert["fullUrl"]} in prov["resource"]["target"]
+    assert check_bundle(plan.bundle) == []
+    # The same job planned again names the same alert: the server's conditional create keeps one.
+    again = plan_transaction(_job(results), MAPPINGS, recipients={"ordering_provider": {"reference": "Practitioner/dr-1"}})
+    assert _by_type(again.bundle, "Communication")[0]["request"] == alert["request"]
+
+
+def test_no_alert_for_what_is_not_written_or_meets_no_rule() -> None:
+    quiet = {"abnormality_detection": result(chexpert(Pneumothorax="uncertain", Edema="positive"))}
+    assert _by_type(plan_transaction(_job(quiet), MAPPINGS).bundle, "Communication") == []
+    abstained = {"m_staging": {**result(None), "abstained": True, "model_value": "M1c"}}
+    assert _by_type(plan_transaction(_job(abstained), MAPPINGS).bundle, "Communication") == []
+
+
+def test_an_unusable_recipient_is_left_out_not_sent() -> None:
+    results = {"m_staging": result("M1c")}
+    for ref in ("http://elsewhere.example/Practitioner/1", "Patient/p1", "Practitioner/a b"):
+        plan = plan_transaction(_job(results), MAPPINGS, recipients={"ordering_provider": {"reference": ref}})
+        [alert] = _by_type(plan.bundle, "Communication")
+        assert "recipient" not in alert["resource"]
+        assert check_bundle(plan.bundle) == []
