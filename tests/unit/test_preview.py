@@ -83,7 +83,8 @@ def test_http_preview_returns_the_transaction_and_stores_nothing(env) -> None:
     Bundle.model_validate(bundle)
     assert bundle["type"] == "transaction"
     types = [e["resource"]["resourceType"] for e in bundle["entry"]]
-    assert types == ["Device", "Observation", "Observation", "Provenance"]
+    # The staging sample states M1c: the shipped critical-result rule "distant-metastases" adds an alert.
+    assert types == ["Device", "Observation", "Observation", "Communication", "Provenance"]
     obs = list(_observations(bundle).values())
     assert {o["code"]["coding"][0]["code"] for o in obs} == {"21906-3", "21907-1"}  # LOINC clinical N / M
     for o in obs:
