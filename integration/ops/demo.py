@@ -155,12 +155,19 @@ def describe(result: DemoResult) -> str:
         lines.append(f"\n{report} (version {job.get('version')}): {job.get('state')}")
         for task, res in (job.get("results") or {}).items():
             lines.append(f"  {task:<22} {_decision(res)}")
+        for alert in job.get("critical") or []:
+            lines.append(f"  ALERT {alert['category']}: {alert['item']} (rule {alert['rule']}; act within "
+                         f"{alert['within_minutes']} min; to the {alert['recipient'].replace('_', ' ')})")
         written = job.get("written") or {}
         for entry in written.get("resources", []):
             what = entry.get("task") or entry.get("role")
+            if entry.get("type") == "Communication":
+                what = f"critical-result alert, {what}"
             lines.append(f"    -> {result.server}/{entry.get('type')}/{entry.get('id')}  ({what})")
         if job.get("error"):
             lines.append(f"  error: {job['error']}")
     written = sum(j.get("state") == "written" for j in result.jobs)
-    lines.append(f"\n{written}/{len(result.jobs)} reports written back in {result.seconds:.0f} s")
+    alerts = sum(len(j.get("critical") or []) for j in result.jobs if j.get("state") == "written")
+    lines.append(f"\n{written}/{len(result.jobs)} reports written back in {result.seconds:.0f} s"
+                 f" ({alerts} critical-result alert(s))")
     return "\n".join(lines)
