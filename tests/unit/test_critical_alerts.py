@@ -67,3 +67,17 @@ def test_an_unusable_recipient_is_left_out_not_sent() -> None:
         [alert] = _by_type(plan.bundle, "Communication")
         assert "recipient" not in alert["resource"]
         assert check_bundle(plan.bundle) == []
+
+
+def test_the_demo_prints_each_alert_and_counts_them() -> None:
+    from integration.ops.demo import DemoResult, describe
+
+    job = {"report": {"reference": "DiagnosticReport/sample-cxr-ptx"}, "version": "1", "state": "written",
+           "results": {}, "critical": [{"rule": "pneumothorax", "category": "critical", "task": "abnormality_detection",
+                                        "item": "Pneumothorax", "recipient": "ordering_provider",
+                                        "within_minutes": 60, "evidence": []}],
+           "written": {"resources": [{"type": "Communication", "id": "c1", "task": "abnormality_detection"}]}}
+    text = describe(DemoResult(server="http://fhir", jobs=[job], seconds=1.0))
+    assert "ALERT critical: Pneumothorax (rule pneumothorax; act within 60 min; to the ordering provider)" in text
+    assert "http://fhir/Communication/c1  (critical-result alert, abnormality_detection)" in text
+    assert text.endswith("1/1 reports written back in 1 s (1 critical-result alert(s))")
