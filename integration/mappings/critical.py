@@ -48,6 +48,9 @@ class Condition(_Model):
     category: tuple[str, ...] = ()
     value: tuple[str, ...] = ()
     change: tuple[str, ...] = ()
+    # label_status: not when the report itself states the finding's change as one of these
+    # ("decreased small pneumothorax" is improved: known and treated, not a new critical result).
+    unless_stated: tuple[str, ...] = ()
 
 
 class Rule(_Model):
@@ -81,8 +84,8 @@ def condition_problems(rule: Rule) -> list[tuple[tuple[str, ...], str]]:
     if kind not in _CONDITION:
         return [(("when", "task"), f"{cond.task} writes {kind!r} answers, which no rule can test")]
     key = _CONDITION[kind]
-    used = {k for k in ("label", "status", "system", "category", "value", "change") if getattr(cond, k)}
-    allowed = {key} | ({"label"} if kind == "label_status" else {"system"} if kind == "rads" else set())
+    used = {k for k in ("label", "status", "system", "category", "value", "change", "unless_stated") if getattr(cond, k)}
+    allowed = {key} | ({"label", "unless_stated"} if kind == "label_status" else {"system"} if kind == "rads" else set())
     out = [(("when", k), f"not a condition of a {kind} task ({cond.task})") for k in sorted(used - allowed)]
     vocab = task.vocabulary
     if kind == "label_status":
@@ -97,6 +100,10 @@ def condition_problems(rule: Rule) -> list[tuple[tuple[str, ...], str]]:
             known = vocab[f"system:{cond.system}"]
     else:
         known = vocab["values" if kind == "category" else "changes"]
+    changes = next((t.vocabulary["changes"] for t in TASKS.values() if t.write_kind == "changes"), ())
+    for v in cond.unless_stated:
+        if v not in changes:
+            out.append((("when", "unless_stated"), f"{v!r} is not a change ({', '.join(changes)})"))
     values = getattr(cond, key)
     if not values:
         out.append((("when", key), "no value triggers the rule"))
@@ -168,7 +175,8 @@ def critical_findings(results: dict[str, Any] | None, rules: tuple[Rule, ...]) -
         evidence = record.get("evidence") or {}
         kind = TASKS[cond.task].write_kind
         if kind == "label_status" and isinstance(value, dict):
-            if value.get(cond.label) in cond.status:
+            if value.get(cond.label) in cond.status and \
+                    (record.get("stated_changes") or {}).get(cond.label) not in cond.unless_stated:
                 key = f"label:{cond.label}"
                 out.append(Finding(rule, cond.task, str(cond.label), evidence.get(key) or [], key))
         elif kind == "rads" and isinstance(value, dict):

@@ -156,3 +156,39 @@ def test_the_worker_audits_and_counts_each_finding_without_phi(tmp_path, tiny_qw
     assert event["rule"] == "any-n" and event["category"] == "urgent" and event["task"] == "n_staging"
     assert event["job"] == job.id and "value" not in event and "item" not in event
     assert monitoring.CRITICAL_FINDINGS.labels("any-n", "urgent")._value.get() == before + 1
+
+
+def _decided_pneumothorax(report: str) -> dict:
+    from integration.inference.evidence.decide import decide
+    from integration.tasks import TaskInput
+    from integration.tasks.abnormality_detection import CHEXPERT_LABELS
+
+    value = dict.fromkeys(CHEXPERT_LABELS, "negative") | {"Pneumothorax": "positive"}
+    record = {"parsed": True, "value": value, "error": None, "raw": "", "mode": "score",
+              "slot_probs": {label: {"positive": 0.99 if label == "Pneumothorax" else 0.01,
+                                     "negative": 0.01 if label == "Pneumothorax" else 0.99, "uncertain": 0.0}
+                             for label in CHEXPERT_LABELS}}
+    return decide("abnormality_detection", TaskInput(report=report), record, 0.5)
+
+
+@pytest.mark.parametrize("report, alerts", [
+    ("FINDINGS: New large right pneumothorax with mediastinal shift.\nIMPRESSION: Large right pneumothorax.", True),
+    ("FINDINGS: There is a small left apical pneumothorax.\nIMPRESSION: Small left pneumothorax.", True),
+    ("FINDINGS: A right chest tube is in place. The small right apical pneumothorax has decreased in size.\n"
+     "IMPRESSION: Decreased small right pneumothorax with chest tube in place.", False),
+    ("FINDINGS: Unchanged small right pneumothorax.\nIMPRESSION: Stable small right pneumothorax.", False),
+])
+def test_a_pneumothorax_the_report_calls_improving_or_stable_raises_no_critical_alert(report, alerts) -> None:
+    record = _decided_pneumothorax(report)
+    assert record["value"].get("Pneumothorax") == "positive", record  # written either way
+    found = [f.rule.id for f in critical_findings({"abnormality_detection": record}, SHIPPED)]
+    assert found == (["pneumothorax"] if alerts else []), record.get("stated_changes")
+
+
+def test_unless_stated_takes_change_words_only(tmp_path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"rules": [{
+        "id": "r", "category": "critical", "recipient": "ordering_provider", "within_minutes": 60, "source": "t",
+        "when": {"task": "abnormality_detection", "label": "Pneumothorax", "status": ["positive"],
+                 "unless_stated": ["smaller"]}}]}))
+    assert any("'smaller' is not a change" in p for p in load_rules_file(path)[1])

@@ -325,6 +325,14 @@ def _abnormality(x: TaskInput, out: dict[str, Any], threshold: float) -> None:
     out.update(value=value, source="model", evidence=evidence)
     if dropped:
         out["abstained_items"] = dropped
+    # How the report itself says a written finding changed since the prior study ("decreased small
+    # right pneumothorax": improved): a known finding that is improving is not a new critical
+    # result (integration/mappings/critical.py, ``unless_stated``).
+    stated = changes.answer(text) or []
+    label_changes = {label: item["change"] for label in value if label != findings.NO_FINDING
+                     for item in stated if changes.same_finding(label.lower(), item["finding"])}
+    if label_changes:
+        out["stated_changes"] = label_changes
 
 
 # -- entities (radiology_ner) ----------------------------------------------------------------------
