@@ -98,7 +98,10 @@ def test_preview_matches_what_the_write_back_writes(tmp_path, tiny_qwen2, fhir_s
         ident = device_entry["resource"]["identifier"][0]
         assert fhir_server.count("Device", identifier=f"{ident['system']}|{ident['value']}") == 1
         [provenance] = fhir_server.search("Provenance", entity=f"DiagnosticReport/{report['id']}")
-        assert len(provenance["target"]) == len(predicted)
+        # Its targets: the Observations and the critical-result alert (the sample states M1c).
+        alerts = [e for e in preview["entry"] if e["resource"]["resourceType"] == "Communication"]
+        assert len(alerts) == 1
+        assert len(provenance["target"]) == len(predicted) + len(alerts)
     finally:
         client.close()
         store.close()
