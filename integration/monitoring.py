@@ -52,6 +52,11 @@ INTAKE_SECONDS = Histogram(
     ["endpoint", "code"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+ALERT_SECONDS = Histogram(
+    "radlite_alert_written_seconds",
+    "Time from a report's intake to its critical-result alert (a Communication) being on the EHR.",
+    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600),
+)
 INFERENCE_SECONDS = Histogram(
     "radlite_inference_seconds",
     "Inference time per report and task (the request's share of its batch).",
@@ -115,6 +120,10 @@ CRITICAL_FINDINGS = Counter(
     "and category.",
     ["rule", "category"],
 )
+
+
+def alert_written(seconds: float) -> None:
+    ALERT_SECONDS.observe(max(0.0, seconds))
 
 
 def critical_finding(rule: str, category: str) -> None:

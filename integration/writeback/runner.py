@@ -38,6 +38,7 @@ from integration.mappings import Mappings
 from integration.mappings.critical import critical_findings
 from integration.settings import WritebackSettings
 from integration.store import Job, JobStore, State
+from integration.store.models import utcnow
 from integration.writeback.client import FhirClient, WritebackError
 
 log = get_logger("radlite.writeback")
@@ -230,6 +231,13 @@ def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
     audit("writeback.succeeded", job=job_h, report=report_h, status=200 if response is not None else None,
           created=c["created"], existing=c["existing"], amended=c["amended"], resources=len(written["resources"]),
           roles=plan.counts())
+    alerts = sum(p.role == "alert" for p in plan.entries)
+    if alerts:
+        # Intake to alert on the EHR: what the ACR practice parameter's "timely" is measured by.
+        seconds = (utcnow() - job.created_at).total_seconds()
+        for _ in range(alerts):
+            monitoring.alert_written(seconds)
+        audit("critical.alerts_written", job=job_h, alerts=alerts, seconds_since_intake=round(seconds, 1))
     if c["amended"] or plan.already_amended:
         audit("amendment.written", job=job_h, superseded_job=hash_id(job.supersedes),
               amended=c["amended"] + len(plan.already_amended))

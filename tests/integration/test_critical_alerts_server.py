@@ -70,10 +70,16 @@ def test_a_report_without_a_rule_met_gets_no_alert(fhir_server, store, mappings_
 
 def test_the_write_back_finds_the_ordering_provider_on_the_ehr(fhir_server, store, mappings_with_alerts,
                                                                seeded_report) -> None:
+    from integration import monitoring
+
     report = _ordered_report(fhir_server, seeded_report, "c")
     job = inferred_job(store, report, _pneumothorax_results())
+    before = monitoring.ALERT_SECONDS._sum.get(), sum(b.get() for b in monitoring.ALERT_SECONDS._buckets)
     assert write_due(store, FhirClient(fhir_server.base_url), mappings_with_alerts, "s1", wb_settings()).written == 1
     [comm] = [r for r in written_of(store, job)["resources"] if r["type"] == "Communication"]
     alert = fhir_server.search("Communication", _id=comm["id"])[0]
     # Read from the ServiceRequest the report is basedOn, not given by the test.
     assert alert["recipient"] == [{"reference": "Practitioner/orderer-c"}]
+    # Intake to alert on the EHR is measured (radlite_alert_written_seconds): one more observation.
+    assert sum(b.get() for b in monitoring.ALERT_SECONDS._buckets) == before[1] + 1
+    assert monitoring.ALERT_SECONDS._sum.get() > before[0]
