@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from integration.mappings.yaml_lines import DupKeyLoader, line_of, loc_path, located
+from integration.mappings.yaml_lines import line_of, located, read_yaml, schema_items
 from integration.tasks import TASKS
 
 RULES_PATH = Path("critical") / "rules.yaml"  # inside the mappings directory
@@ -115,18 +114,13 @@ def condition_problems(rule: Rule) -> list[tuple[tuple[str, ...], str]]:
 
 def load_rules_file(path: Path) -> tuple[tuple[Rule, ...], list[str]]:
     """(rules, ``file:line: key: problem`` lines) -- what ``radlite mappings validate`` reports."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.load(text, Loader=DupKeyLoader)  # noqa: S506 -- SafeLoader subclass
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError) as exc:
-        return (), [f"{path}: {exc}"]
+    data, root, problems = read_yaml(path)
+    if problems:
+        return (), problems
     try:
         parsed = RuleFile.model_validate(data)
     except ValidationError as exc:
-        items = [(line_of(root, loc_path(tuple(e["loc"]))), ".".join(loc_path(tuple(e["loc"]))) or "(top)", e["msg"])
-                 for e in exc.errors()]
-        return (), located(path, items)
+        return (), located(path, schema_items(exc, root))
     items = []
     seen: set[str] = set()
     for i, rule in enumerate(parsed.rules):

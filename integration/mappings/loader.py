@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from integration.mappings.codes import KNOWN_SYSTEMS, SYSTEM_ALIASES
 from integration.mappings.critical import RULES_PATH, Rule, load_rules_file
 from integration.mappings.schema import MAPPING_ADAPTER
-from integration.mappings.yaml_lines import DupKeyLoader, compose_node, key_line, line_of, loc_path, located
+from integration.mappings.yaml_lines import compose_node, key_line, line_of, located, read_yaml, schema_items
 from integration.settings import ROOT
 from integration.tasks import TASKS
 
@@ -53,27 +53,15 @@ def declared_task(path: Path) -> str | None:
 
 def load_file(path: Path) -> tuple[Any | None, list[str]]:
     """Parse and validate one mapping file; returns (mapping or None, problems)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, [f"{path}: cannot read: {exc.strerror}"]
-    try:
-        data = yaml.load(text, Loader=DupKeyLoader)  # noqa: S506 -- SafeLoader subclass
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        return None, [f"{where}: {getattr(exc, 'problem', None) or exc}"]
+    data, root, problems = read_yaml(path)
+    if problems:
+        return None, problems
     if not isinstance(data, dict):
         return None, [f"{path}:1: expected a mapping with 'task' and 'kind'"]
     try:
         mapping = MAPPING_ADAPTER.validate_python(data)
     except ValidationError as exc:
-        items = []
-        for err in exc.errors():
-            loc = loc_path(tuple(err["loc"]))
-            items.append((line_of(root, loc), ".".join(loc) or "(top)", err["msg"]))
-        return None, located(path, items)
+        return None, located(path, schema_items(exc, root))
     items: list[tuple[int | None, str, str]] = []
     # The kind a task's mapping must have is a fact of the task (``Task.write_kind``).
     expected = TASKS[mapping.task].write_kind if mapping.task in TASKS else None

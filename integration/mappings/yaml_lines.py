@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from integration.tasks.base import WRITE_KINDS
 
@@ -83,3 +84,29 @@ def compose_node(path: Path) -> yaml.Node | None:
 def key_line(path: Path, loc: tuple[Any, ...]) -> int:
     """Line of ``loc`` in the YAML file ``path`` (1 when it cannot be found)."""
     return line_of(compose_node(Path(path)), loc) or 1
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None, list[str]]:
+    """(data, node tree for :func:`line_of`, problems) of a YAML file, duplicate keys refused; a
+    file that cannot be read or parsed is one ``file:line: problem``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, None, [f"{path}: cannot read: {exc.strerror}"]
+    try:
+        data = yaml.load(text, Loader=DupKeyLoader)  # noqa: S506 -- SafeLoader subclass
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        return None, None, [f"{where}: {getattr(exc, 'problem', None) or exc}"]
+    return data, root, []
+
+
+def schema_items(exc: ValidationError, root: yaml.Node | None) -> list[tuple[int | None, str, str]]:
+    """A pydantic validation error as (line, key path, message) items for :func:`located`."""
+    items = []
+    for err in exc.errors():
+        loc = loc_path(tuple(err["loc"]))
+        items.append((line_of(root, loc), ".".join(loc) or "(top)", err["msg"]))
+    return items
