@@ -15,6 +15,11 @@ Where they are recorded:
   ``radlite_dead_letters`` (jobs in ``failed`` now) read from the store;
 * queue: ``radlite_jobs{state}``, read from the store at scrape time (so it is the same whichever
   process is scraped, and right after a restart);
+* critical results: ``radlite_critical_findings_total{rule,category}`` (worker),
+  ``radlite_alert_written_seconds`` (intake to alert on the EHR), ``radlite_alerts_total
+  {category,outcome}`` and ``radlite_alert_acknowledged_seconds{category}`` (scheduler), and the
+  open alerts by age, ``radlite_alerts_open{category,age,overdue}`` and
+  ``radlite_alert_oldest_open_seconds{category}``, read from the store at scrape time;
 * the EHR: ``radlite_ehr_up`` and ``radlite_ehr_probe_age_seconds`` on the web process's
   ``/metrics``, from ``GET [base]/metadata`` run by the scrape at most every
   :data:`integration.intake.http.health.EHR_PROBE_INTERVAL` seconds (:class:`CachedProbeCollector`). The
@@ -122,8 +127,30 @@ CRITICAL_FINDINGS = Counter(
 )
 
 
+ALERT_ACKNOWLEDGED_SECONDS = Histogram(
+    "radlite_alert_acknowledged_seconds",
+    "Time from a critical-result alert being sent to its acknowledgement on the EHR, by category.",
+    ["category"],
+    buckets=(60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 12 * 3600, 24 * 3600, 3 * 86400, 7 * 86400),
+)
+ALERTS_CLOSED = Counter(
+    "radlite_alerts_total",
+    "Critical-result alerts by what became of them: acknowledged, escalated (the next recipient "
+    "alerted), unanswered (overdue, nobody left to escalate to), withdrawn (the report amended).",
+    ["category", "outcome"],
+)
+# Open alerts by age: the age bands a scrape reports (upper bounds in seconds; the last is open-ended).
+ALERT_AGE_BANDS = ((900, "0-15m"), (3600, "15m-1h"), (4 * 3600, "1h-4h"), (86400, "4h-24h"), (float("inf"), "24h+"))
+
+
 def alert_written(seconds: float) -> None:
     ALERT_SECONDS.observe(max(0.0, seconds))
+
+
+def alert_closed(category: str, outcome: str, seconds: float | None = None) -> None:
+    ALERTS_CLOSED.labels(category, outcome).inc()
+    if outcome == "acknowledged" and seconds is not None:
+        ALERT_ACKNOWLEDGED_SECONDS.labels(category).observe(max(0.0, seconds))
 
 
 def critical_finding(rule: str, category: str) -> None:
@@ -174,6 +201,41 @@ class StoreCollector(Collector):
         yield jobs
         yield GaugeMetricFamily("radlite_dead_letters", "Jobs dead-lettered now (state failed).",
                                 value=counts.get("failed", 0))
+
+
+class OpenAlertsCollector(Collector):
+    """``radlite_alerts_open{category,age,overdue}`` and ``radlite_alert_oldest_open_seconds
+    {category}``: critical-result alerts not yet acknowledged, read from the store at scrape
+    time (``ages()``: (category, seconds since sent, past its limit) per open alert). Nothing
+    when the store cannot be read (StoreCollector reports that)."""
+
+    def __init__(self, ages: Callable[[], list[tuple[str, float, bool]]]) -> None:
+        self._ages = ages
+
+    def collect(self) -> Iterable[Any]:
+        try:
+            ages = self._ages()
+        except Exception:  # noqa: BLE001 -- a scrape must not fail because the database did
+            return
+        bands: dict[tuple[str, str, str], int] = {}
+        oldest: dict[str, float] = {}
+        for category, age, overdue in ages:
+            band = next(name for bound, name in ALERT_AGE_BANDS if age < bound)
+            key = (category, band, "true" if overdue else "false")
+            bands[key] = bands.get(key, 0) + 1
+            oldest[category] = max(oldest.get(category, 0.0), age)
+        open_ = GaugeMetricFamily("radlite_alerts_open", "Critical-result alerts not yet acknowledged, by "
+                                  "category, age band and whether past their time limit.",
+                                  labels=["category", "age", "overdue"])
+        for (category, band, overdue), n in sorted(bands.items()):
+            open_.add_metric([category, band, overdue], n)
+        yield open_
+        old = GaugeMetricFamily("radlite_alert_oldest_open_seconds",
+                                "Age of the oldest unacknowledged critical-result alert, by category.",
+                                labels=["category"])
+        for category, age in sorted(oldest.items()):
+            old.add_metric([category], age)
+        yield old
 
 
 class CachedProbeCollector(Collector):

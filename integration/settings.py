@@ -257,6 +257,16 @@ class WritebackSettings(_Section):
     verify_report: Literal["version", "current", "off"] = "version"
     # Critical-result alerts to a team go to these references (team name -> "CareTeam/123", ...).
     alert_teams: dict[str, str] = Field(default_factory=dict)
+    # How often the scheduler looks for jobs with a critical-result alert to send, between its
+    # regular ticks (the early wake: alerts go out within about this long of inference); 0 = off.
+    alert_poll_seconds: float = Field(1, ge=0)
+    # How often open alerts are read back from the EHR for acknowledgement and escalated when
+    # their time limit has passed; 0 = never (alerts are sent, not watched).
+    alert_check_seconds: float = Field(60, ge=0)
+    # What acknowledges an alert on the EHR (docs/critical-results.md):
+    #   received -- the Communication's `received` is set (an inbox that records who opened it)
+    #   reply    -- a Communication of the patient names the alert in `inResponseTo`
+    alert_acknowledged_by: tuple[Literal["received", "reply"], ...] = ("received", "reply")
 
     @field_validator("mappings_dir", mode="before")
     @classmethod

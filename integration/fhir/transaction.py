@@ -41,7 +41,8 @@ from urllib.parse import quote
 
 from integration.fhir.conformance import allowed_targets, check_bundle, reference_type
 from integration.fhir.report import ReportTextError, report_identifier, report_text_and_path
-from integration.mappings.critical import Finding, Rule, critical_findings
+from integration.mappings.critical import Finding, critical_findings
+from integration.mappings.followup import FollowupCodes
 from integration.mappings.loader import Mappings
 from integration.mappings.schema import (
     CategoryMapping,
@@ -68,6 +69,9 @@ DEVICE_SYSTEM = "urn:radlite:device"
 PROVENANCE_TAG_SYSTEM = "urn:radlite:provenance"
 AUDIT_TAG_SYSTEM = "urn:radlite:audit-event"
 ALERT_SYSTEM = "urn:radlite:critical-result"
+FLAG_SYSTEM = "urn:radlite:critical-flag"
+FOLLOWUP_SYSTEM = "urn:radlite:followup"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 COMMUNICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
 # A rule's category as the Communication's priority (FHIR request-priority).
 ALERT_PRIORITY = {"critical": "stat", "urgent": "asap", "incidental_actionable": "urgent"}
@@ -104,15 +108,37 @@ class PlannedEntry:
     resource_id: str | None = None  # for amended (existing) resources
 
 
+# Roles of the resources a transaction makes (the Provenance targets them), and the types of what
+# a later report version withdraws (entered-in-error).
+NEW_ROLES = ("finding", "summary", "alert", "flag", "followup")
+WITHDRAWABLE = ("Observation", "Communication", "Flag", "ServiceRequest")
+
+
+@dataclass(frozen=True)
+class PlannedAlert:
+    """A critical-result Communication in the plan, as the write-back records it for watching
+    (acknowledgement, escalation: integration/writeback/alerts.py)."""
+
+    identifier: str
+    rule: str
+    category: str
+    recipient_key: str  # ordering_provider | results_interpreter | team:<name>
+    recipient: str | None  # the reference it went to; None when none was resolved
+    within_minutes: int
+    escalate_to: list[str]
+
+
 @dataclass
 class TransactionPlan:
     bundle: dict[str, Any]
     entries: list[PlannedEntry]
     parse_failures: dict[str, int] = field(default_factory=dict)
-    # Earlier Observations already entered-in-error on the server (a replay): recorded, not re-sent.
+    # What earlier versions wrote that is already entered-in-error on the server (a replay), as
+    # "Type/id": recorded, not re-sent.
     already_amended: list[str] = field(default_factory=list)
     # Tasks whose results are not written (kind none, no mapping, or empty results).
     not_written: list[str] = field(default_factory=list)
+    alerts: list[PlannedAlert] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -234,6 +260,30 @@ def _device(model: dict[str, str], full_url: str) -> dict[str, Any]:
     return conditional_create(full_url, resource, "identifier", DEVICE_SYSTEM, ident)
 
 
+def alert_communication(ident: str, category: str, subject: dict[str, Any] | None, about: list[dict[str, Any]],
+                        recipient: dict[str, str] | None, sender: str | None, text: str,
+                        now: dt.datetime) -> dict[str, Any]:
+    """A critical-result Communication (category alert, priority by the rule's category)."""
+    comm: dict[str, Any] = {
+        "resourceType": "Communication",
+        "meta": _security_meta(),
+        "identifier": [{"system": ALERT_SYSTEM, "value": ident}],
+        "status": "completed",
+        "category": [{"coding": [{"system": COMMUNICATION_CATEGORY, "code": "alert", "display": "Alert"}]}],
+        "priority": ALERT_PRIORITY[category],
+    }
+    if subject:
+        comm["subject"] = subject
+    comm["about"] = about
+    comm["sent"] = _instant(now)
+    if recipient is not None:
+        comm["recipient"] = [recipient]
+    if sender:
+        comm["sender"] = {"reference": sender}
+    comm["payload"] = [{"contentString": text}]
+    return comm
+
+
 def _word_in(phrase: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text) is not None
 
@@ -259,6 +309,7 @@ class _Builder:
         self.withdrawal_reason: str | None = None
         # (task, finding key) -> the fullUrl of the Observation written for it, for alerts about it.
         self.observation_urls: dict[tuple[str, str], str] = {}
+        self.alerts: list[PlannedAlert] = []
 
     # -- shared pieces --------------------------------------------------------------------
 
@@ -401,15 +452,17 @@ class _Builder:
 
     def amendments(self, amend: Iterable[tuple[dict[str, Any], str | None]],
                    note: str = AMEND_NOTE) -> tuple[list[str], list[str]]:
-        """PUT entries setting earlier Observations to entered-in-error; returns (all ids, already)."""
-        all_ids, already = [], []
+        """PUT entries setting what earlier versions wrote (Observations, alerts, Flags, follow-up
+        proposals) to entered-in-error; returns (every "Type/id", those already withdrawn)."""
+        all_refs, already = [], []
         for resource, etag in amend:
-            rid = resource.get("id")
-            if resource.get("resourceType") != "Observation" or not rid:
+            rtype, rid = resource.get("resourceType"), resource.get("id")
+            if rtype not in WITHDRAWABLE or not rid:
                 continue
-            all_ids.append(rid)
+            ref = f"{rtype}/{rid}"
+            all_refs.append(ref)
             if resource.get("status") == "entered-in-error":
-                already.append(rid)
+                already.append(ref)
                 continue
             new = copy.deepcopy(resource)
             new["status"] = "entered-in-error"
@@ -422,67 +475,148 @@ class _Builder:
             if not any(s.get("code") == "AIAST" for s in meta["security"] if isinstance(s, dict)):
                 meta["security"].append(dict(AIAST))
             new["meta"] = meta
-            new["note"] = list(new.get("note") or []) + [{"text": note}]
-            _drop_disallowed_derived_from(new)
-            full_url = f"{self.base_url}/Observation/{rid}" if self.base_url else f"Observation/{rid}"
-            request: dict[str, Any] = {"method": "PUT", "url": f"Observation/{rid}"}
+            if rtype != "Flag":  # R4 Flag has no note
+                new["note"] = list(new.get("note") or []) + [{"text": note}]
+            if rtype == "Observation":
+                _drop_disallowed_derived_from(new)
+            full_url = f"{self.base_url}/{ref}" if self.base_url else ref
+            request: dict[str, Any] = {"method": "PUT", "url": ref}
             if etag:
                 request["ifMatch"] = etag
             self.entries.append({"fullUrl": full_url, "resource": new, "request": request})
-            self.planned.append(PlannedEntry("amended", "Observation", full_url, resource_id=rid))
-        if all_ids:
+            self.planned.append(PlannedEntry("amended", rtype, full_url, resource_id=rid))
+        if all_refs:
             self.withdrawal_reason = note
-        return all_ids, already
+        return all_refs, already
 
     def alert(self, finding: Finding, recipient: dict[str, str] | None) -> bool:
-        """A Communication (category alert) about the Observation written for ``finding``; False
-        when none was written for it (an alert about nothing is not sent)."""
+        """A Communication (category alert) about the Observation written for ``finding``, and a
+        Flag when its rule asks for one; False when no Observation was written for it (an alert
+        about nothing is not sent)."""
         about = self.observation_urls.get((finding.task, finding.key))
         if about is None:
             return False
         rule = finding.rule
         ident = _sha256("critical", self.job.report_key, self.job.report_version, rule.id, finding.task, finding.key)
-        full_url = _urn(f"communication|{ident}")
         quote_ = next((e.get("text") for e in finding.evidence if isinstance(e, dict) and e.get("text")), None)
         text = (f"{ALERT_WORDS[rule.category]} (AI-detected, preliminary): {finding.item}. "
                 f"Act within {rule.within_minutes} minutes (rule {rule.id}).")
         if quote_:
             text += f' Report: "{quote_.strip()}"'
-        comm: dict[str, Any] = {
-            "resourceType": "Communication",
-            "meta": _security_meta(),
-            "identifier": [{"system": ALERT_SYSTEM, "value": ident}],
-            "status": "completed",
-            "category": [{"coding": [{"system": COMMUNICATION_CATEGORY, "code": "alert", "display": "Alert"}]}],
-            "priority": ALERT_PRIORITY[rule.category],
-        }
-        if isinstance(self.report.get("subject"), dict):
-            ref = {k: copy.deepcopy(v) for k, v in self.report["subject"].items() if k in ("reference", "identifier", "type")}
-            if ref:
-                comm["subject"] = ref
-        comm["about"] = [{"reference": about}, copy.deepcopy(self.report_ref)]
-        comm["sent"] = _instant(self.now)
-        if recipient is not None:
-            comm["recipient"] = [recipient]
-        if self.devices:
-            comm["sender"] = {"reference": next(iter(self.devices.values()))}
-        comm["payload"] = [{"contentString": text}]
+        sender = next(iter(self.devices.values()), None)
+        comm = alert_communication(ident, rule.category, self._reference("subject"),
+                                   [{"reference": about}, copy.deepcopy(self.report_ref)],
+                                   recipient, sender, text, self.now)
+        full_url = _urn(f"communication|{ident}")
         self.entries.append(conditional_create(full_url, comm, "identifier", ALERT_SYSTEM, ident))
         self.planned.append(PlannedEntry("alert", "Communication", full_url, task=finding.task, identifier=ident))
+        self.alerts.append(PlannedAlert(ident, rule.id, rule.category, rule.recipient_key,
+                                        (recipient or {}).get("reference"), rule.within_minutes,
+                                        list(rule.escalate_to)))
+        if rule.flag:
+            self.flag(finding, ident, sender)
         return True
 
+    def flag(self, finding: Finding, alert_ident: str, sender: str | None) -> None:
+        """A Flag on the patient for a met rule that asks for one: what an EHR shows as a banner
+        while the chart is open. Withdrawn with the report version like the alert."""
+        rule = finding.rule
+        ident = _sha256("flag", alert_ident)
+        flag: dict[str, Any] = {
+            "resourceType": "Flag",
+            "meta": _security_meta(),
+            "identifier": [{"system": FLAG_SYSTEM, "value": ident}],
+            "status": "active",
+            "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}]}],
+            "code": {"text": f"{ALERT_WORDS[rule.category]} (AI-detected, preliminary): {finding.item} "
+                             f"(rule {rule.id})"},
+        }
+        subject = self._reference("subject")
+        if subject:
+            flag["subject"] = subject
+        flag["period"] = {"start": _instant(self.now)}
+        encounter = self._reference("encounter")
+        if encounter:
+            flag["encounter"] = encounter
+        if sender:
+            flag["author"] = {"reference": sender}
+        full_url = _urn(f"flag|{ident}")
+        self.entries.append(conditional_create(full_url, flag, "identifier", FLAG_SYSTEM, ident))
+        self.planned.append(PlannedEntry("flag", "Flag", full_url, task=finding.task, identifier=ident))
+
+    def followup(self, rec: dict[str, Any], codes: FollowupCodes) -> None:
+        """A ServiceRequest proposal (status draft) for a follow-up the report recommends: the
+        procedure and body site coded by the site's codes, the timing as a period from the
+        report's date, the sentence as evidence. A proposal for the ordering clinician to act on,
+        never an order."""
+        evidence = [e for e in rec.get("evidence") or [] if isinstance(e, dict)]
+        if not evidence:
+            return
+        where = (evidence[0].get("offset"), evidence[0].get("length"))
+        ident = _sha256("followup", self.job.report_key, self.job.report_version, where, rec.get("procedure"))
+        if ident in self.seen_identifiers:
+            return
+        self.seen_identifiers.add(ident)
+        procedure = codes.procedure(rec.get("procedure"))
+        sr: dict[str, Any] = {
+            "resourceType": "ServiceRequest",
+            "meta": _security_meta(),
+            "identifier": [{"system": FOLLOWUP_SYSTEM, "value": ident}],
+            "status": "draft",
+            "intent": "proposal",
+            "category": [codes.categories[procedure.category].fhir()],
+            "code": procedure.concept().fhir(),
+        }
+        subject = self._reference("subject")
+        if subject:
+            sr["subject"] = subject
+        encounter = self._reference("encounter")
+        if encounter:
+            sr["encounter"] = encounter
+        period = _occurrence(rec.get("timing"), _report_date(self.report) or self.now.date())
+        if period is not None:
+            sr["occurrencePeriod"] = period
+        sr["authoredOn"] = _instant(self.now)
+        sr["requester"] = {"reference": self.device_url(_adapter_model())}
+        sr["reasonReference"] = [copy.deepcopy(self.report_ref)]
+        site = codes.body_sites.get(rec.get("body_site") or "")
+        if site is not None:
+            sr["bodySite"] = [site.fhir()]
+        words = "conditional recommendation" if rec.get("conditional") else "recommendation"
+        quote_ = str(evidence[0].get("text") or "").strip()
+        sr["note"] = [{"text": f"Follow-up {words} read from the report by the RadLite adapter (preliminary, "
+                               f"for the ordering clinician to review): \"{quote_}\""}]
+        self.evidence = {"followup": evidence}
+        extensions = self.derivation_references("followup")
+        if extensions:
+            sr["extension"] = extensions
+        full_url = _urn(f"service-request|{ident}")
+        self.entries.append(conditional_create(full_url, sr, "identifier", FOLLOWUP_SYSTEM, ident))
+        self.planned.append(PlannedEntry("followup", "ServiceRequest", full_url, identifier=ident))
+
+    def _reference(self, key: str) -> dict[str, Any] | None:
+        """The report's ``subject`` / ``encounter``: reference, identifier and type only (never a
+        display, which may be a patient's name)."""
+        value = self.report.get(key)
+        if not isinstance(value, dict):
+            return None
+        ref = {k: copy.deepcopy(v) for k, v in value.items() if k in ("reference", "identifier", "type")}
+        return ref or None
+
     def provenance(self, amended_ids: list[str]) -> None:
-        new_identifiers = sorted(p.identifier for p in self.planned
-                                 if p.role in ("finding", "summary", "alert") and p.identifier)
+        new_identifiers = sorted(p.identifier for p in self.planned if p.role in NEW_ROLES and p.identifier)
         if not new_identifiers and not amended_ids:
             return
         if not self.devices:
             # Only amendments: the adapter itself is the agent.
-            self.device_url({"name": ADAPTER_DEVICE_NAME, "version": _adapter_version(), "sha256": "n/a"})
-        tag = _sha256("provenance", self.job.report_key, self.job.report_version, new_identifiers, sorted(amended_ids))
+            self.device_url(_adapter_model())
+        # Withdrawn Observations by bare id, as before alerts were withdrawn too: a transaction
+        # replayed across the upgrade keeps its Provenance tag, so the replay creates no second one.
+        tagged = sorted(r.removeprefix("Observation/") for r in amended_ids)
+        tag = _sha256("provenance", self.job.report_key, self.job.report_version, new_identifiers, tagged)
         full_url = _urn(f"provenance|{tag}")
-        targets = [{"reference": p.full_url} for p in self.planned if p.role in ("finding", "summary", "alert")]
-        targets += [{"reference": f"Observation/{rid}"} for rid in sorted(amended_ids)]
+        targets = [{"reference": p.full_url} for p in self.planned if p.role in NEW_ROLES]
+        targets += [{"reference": ref} for ref in sorted(amended_ids)]
         activity = "CREATE" if new_identifiers else "UPDATE"
         prov = {
             "resourceType": "Provenance",
@@ -561,6 +695,53 @@ def _text_path(report: dict[str, Any]) -> str:
         return "DiagnosticReport"
 
 
+def _adapter_model() -> dict[str, str]:
+    """The adapter itself as a Device: the author of what its rules (not a model) produced."""
+    return {"name": ADAPTER_DEVICE_NAME, "version": _adapter_version(), "sha256": "n/a"}
+
+
+def _report_date(report: dict[str, Any]) -> dt.date | None:
+    """The day the report's examination took place (effective), else when it was issued."""
+    for value in (report.get("effectiveDateTime"), (report.get("effectivePeriod") or {}).get("start"),
+                  report.get("issued")):
+        if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value):
+            try:
+                return dt.date.fromisoformat(value[:10])
+            except ValueError:
+                continue
+    return None
+
+
+def _add(day: dt.date, n: int, unit: str) -> dt.date:
+    if unit == "d":
+        return day + dt.timedelta(days=n)
+    if unit == "wk":
+        return day + dt.timedelta(weeks=n)
+    months = n * (12 if unit == "a" else 1)
+    year, month = divmod(day.month - 1 + months, 12)
+    year += day.year
+    month += 1
+    for d in (day.day, 30, 29, 28):  # the 31st plus a month is the month's last day
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise ValueError("unreachable")
+
+
+def _occurrence(timing: Any, base: dt.date) -> dict[str, str] | None:
+    """"in 3 to 4 months" from the report's date as a Period of dates; None without a timing."""
+    if not isinstance(timing, dict):
+        return None
+    try:
+        low, high, unit = int(timing["low"]), int(timing["high"]), str(timing["unit"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if unit not in ("d", "wk", "mo", "a") or not 0 < low <= high <= 120:
+        return None
+    return {"start": _add(base, low, unit).isoformat(), "end": _add(base, high, unit).isoformat()}
+
+
 def _adapter_version() -> str:
     try:
         return version("radlite-fhir")
@@ -583,7 +764,7 @@ def plan_transaction(
     results). ``amend`` holds (current resource, ETag) of the earlier versions' Observations,
     withdrawn with ``amend_note`` saying why; ``audit_event`` adds an AuditEvent (settings.writeback.audit_event).
     Written results that meet a critical-result rule (``mappings.critical``) get a Communication
-    each, to ``recipients[rule recipient]`` (see :func:`alert_recipient_key`) when resolved."""
+    each, to ``recipients[rule.recipient_key]`` when resolved, and a Flag where the rule says so."""
     now = now or dt.datetime.now(dt.timezone.utc)
     b = _Builder(job, mappings, base_url, now)
     failures: dict[str, int] = {}
@@ -611,8 +792,12 @@ def plan_transaction(
         b.evidence = result.get("evidence") or {}
         dispatch[mapping.kind](task, mapping, result["value"], _model_of(result))
     for finding in critical_findings(job.results, mappings.critical):
-        recipient = (recipients or {}).get(alert_recipient_key(finding.rule))
+        recipient = (recipients or {}).get(finding.rule.recipient_key)
         b.alert(finding, recipient if recipient and RECIPIENT.match(recipient.get("reference", "")) else None)
+    if mappings.followup is not None:
+        for rec in getattr(job, "followups", None) or []:
+            if isinstance(rec, dict):
+                b.followup(rec, mappings.followup)
     amended_ids, already = b.amendments(amend, amend_note)
     b.provenance(amended_ids)
     if audit_event:
@@ -624,18 +809,57 @@ def plan_transaction(
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
     if entries:
         _check_conformance(bundle)
-    return TransactionPlan(bundle, planned, failures, already, not_written)
+    return TransactionPlan(bundle, planned, failures, already, not_written, b.alerts if entries else [])
+
+
+def escalation_identifier(chain: str, step: int) -> str:
+    """The identifier value of an alert's ``step``-th escalation (deterministic: a replay after a
+    crash finds the one already written)."""
+    return _sha256("escalation", chain, step)
+
+
+def plan_escalation(original: dict[str, Any], ident: str, recipient: dict[str, str] | None, *, step: int,
+                    minutes: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    """A transaction writing the escalation of an unacknowledged alert: a new Communication about
+    the same result and report, to the next recipient, saying it is an escalation; and a
+    Provenance naming the adapter as its author. Conditional creates throughout."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    priority = original.get("priority")
+    category = next((c for c, p in ALERT_PRIORITY.items() if p == priority), "critical")
+    text = next((p.get("contentString") for p in original.get("payload") or []
+                 if isinstance(p, dict) and p.get("contentString")), "")
+    text = f"Escalation {step}: not acknowledged within {minutes} minutes. {text}".strip()
+    adapter = _adapter_model()
+    device_url = _urn(f"device|{_device_identifier(adapter)}")
+    comm = alert_communication(ident, category, copy.deepcopy(original.get("subject")),
+                               copy.deepcopy(original.get("about") or []), recipient,
+                               (original.get("sender") or {}).get("reference") or device_url, text, now)
+    full_url = _urn(f"communication|{ident}")
+    tag = _sha256("provenance", "escalation", ident)
+    prov = {
+        "resourceType": "Provenance",
+        "meta": _security_meta({"system": PROVENANCE_TAG_SYSTEM, "code": tag}),
+        "target": [{"reference": full_url}],
+        "recorded": _instant(now),
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                 "code": "CREATE", "display": "create"}]},
+        "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                                        "code": "author", "display": "Author"}]},
+                   "who": {"reference": device_url}}],
+        "reason": [{"text": "Escalated by the RadLite adapter: the critical-result alert was not "
+                            "acknowledged within its time limit."}],
+    }
+    entries = [_device(adapter, device_url),
+               conditional_create(full_url, comm, "identifier", ALERT_SYSTEM, ident),
+               conditional_create(_urn(f"provenance|{tag}"), prov, "_tag", PROVENANCE_TAG_SYSTEM, tag)]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    _check_conformance(bundle)
+    return bundle
 
 
 # How many problems a BuildError names (the rest are counted): enough to fix the cause, short
 # enough for a job's error reason.
 _PROBLEMS_SHOWN = 5
-
-
-def alert_recipient_key(rule: Rule) -> str:
-    """The key of ``recipients`` a rule's alert goes to: ``ordering_provider``,
-    ``results_interpreter`` or ``team:<name>``."""
-    return f"team:{rule.team}" if rule.recipient == "team" else rule.recipient
 
 
 def _check_conformance(bundle: dict[str, Any]) -> None:
@@ -695,8 +919,9 @@ def summarize(plan: TransactionPlan, response: dict[str, Any] | None, *, server:
         if planned.identifier and planned.role not in ("provenance", "audit-event"):
             item["identifier"] = planned.identifier
         resources.append(item)
-    for rid in plan.already_amended:
-        resources.append({"role": "amended", "type": "Observation", "id": rid, "version": None, "status": None,
+    for ref in plan.already_amended:
+        rtype, rid = ref.split("/", 1)
+        resources.append({"role": "amended", "type": rtype, "id": rid, "version": None, "status": None,
                           "note": "already entered-in-error"})
     out: dict[str, Any] = {"resources": resources, "counts": counts}
     if server:
@@ -707,9 +932,15 @@ def summarize(plan: TransactionPlan, response: dict[str, Any] | None, *, server:
 
 
 def earlier_observations(written: dict[str, Any] | None) -> list[str]:
-    """Ids of the Observations an earlier job made (what a new report version must withdraw)."""
+    """Ids of the Observations an earlier job made."""
+    return [rid for rtype, rid in earlier_results(written) if rtype == "Observation"]
+
+
+def earlier_results(written: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(type, id) of what an earlier job made that a new report version must withdraw: its
+    Observations, alerts, Flags and follow-up proposals."""
     out = []
     for r in (written or {}).get("resources") or []:
-        if r.get("type") == "Observation" and r.get("role") in ("finding", "summary") and r.get("id"):
-            out.append(str(r["id"]))
+        if r.get("type") in WITHDRAWABLE and r.get("role") in NEW_ROLES and r.get("id"):
+            out.append((str(r["type"]), str(r["id"])))
     return out

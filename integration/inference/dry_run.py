@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from integration.fhir.transaction import BuildError, TransactionPlan, plan_transaction
+from integration.inference.evidence.followup import followup_recommendations
 from integration.inference.model_bundle import BundleError
 from integration.inference.report_plan import ReportPlan, infer_report
 from integration.inference.router import Router
@@ -87,7 +88,7 @@ def preview_report(
     plan, results = infer_report(resource, settings.routing, router, settings.decisions.min_confidence, prior_resource)
     # A job that is never stored: the write-back's assembly reads the same fields from it.
     job = Job(id=None, resource=resource, report_key=key, report_version=version, results=results,
-              supersedes=None, correlation_id=None)
+              supersedes=None, correlation_id=None, followups=followup_recommendations(resource))
     transaction = plan_transaction(job, mappings, base_url=settings.ehr.base_url, now=now,
                                    audit_event=settings.writeback.audit_event)
     return Preview(key, version, plan, results, transaction)

@@ -31,11 +31,12 @@ from integration.audit import audit, bind_correlation_id, clear_context, get_log
 from integration.fhir.lifecycle import is_withdrawn
 from integration.inference.dry_run import PreviewAnswer, answer_preview
 from integration.inference.engine import Request
+from integration.inference.evidence.followup import followup_recommendations
 from integration.inference.report_plan import ReportPlan, collect_results, plan_report, record_decision
 from integration.inference.router import Router
 from integration.inference.routing import check_routing
 from integration.mappings import load_mappings
-from integration.mappings.critical import critical_findings
+from integration.mappings.critical import critical_findings, write_priority
 from integration.mappings.loader import load_rules
 from integration.settings import Settings
 from integration.store import Job, JobStore, PreviewFailure, State
@@ -199,12 +200,17 @@ class Worker:
                 if not out.result.parsed:
                     audit("inference.parse_failed", job=plan.job.id, task=task)
                 record_decision(plan.job.id, task, results[task])
-            for finding in critical_findings(results, self.critical_rules):
+            findings = critical_findings(results, self.critical_rules)
+            for finding in findings:
                 # The rule and its category only: the finding's words stay in the store.
                 audit("result.critical", job=plan.job.id, task=finding.task, rule=finding.rule.id,
                       category=finding.rule.category, within_minutes=finding.rule.within_minutes)
                 monitoring.critical_finding(finding.rule.id, finding.rule.category)
-            if self.store.finish_inference(plan.job.id, self.owner, plan.tasks, results):
+            followups = followup_recommendations(plan.job.resource)
+            if followups:
+                audit("result.followups", job=plan.job.id, count=len(followups))
+            if self.store.finish_inference(plan.job.id, self.owner, plan.tasks, results, write_priority(findings),
+                                           followups):
                 audit("job.inferred", job=plan.job.id, tasks=len(plan.tasks), batch_seconds=round(elapsed, 3))
             else:
                 audit("job.lease_lost", job=plan.job.id)

@@ -11,6 +11,7 @@ from typing import Iterable
 from integration.mappings import terminology
 from integration.mappings.codes import KNOWN_SYSTEMS
 from integration.mappings.critical import RULES_PATH, load_rules_file
+from integration.mappings.followup import FOLLOWUP_PATH, load_followup_file
 from integration.mappings.loader import Mappings, declared_task, load_files, missing_tasks, yaml_files
 from integration.mappings.yaml_lines import key_line, located
 from integration.tasks import TASKS
@@ -67,6 +68,13 @@ def validate_paths(paths: Iterable[str | Path]) -> Validation:
         if rules_file.exists():
             files.append(rules_file)
             problems += load_rules_file(rules_file)[1]
+        followup_file = directory / FOLLOWUP_PATH
+        if followup_file.exists():
+            files.append(followup_file)
+            codes, followup_problems = load_followup_file(followup_file)
+            problems += followup_problems
+            if codes is not None:
+                mappings.followup = codes
     wrong, unknown = display_findings(mappings)
     return Validation(files, mappings, problems + wrong, unknown)
 

@@ -20,6 +20,7 @@ Communication, escalation) builds on this.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +32,11 @@ from integration.tasks import TASKS
 
 RULES_PATH = Path("critical") / "rules.yaml"  # inside the mappings directory
 CATEGORIES = ("critical", "urgent", "incidental_actionable")
+# A job's write-back priority by the most urgent rule its results meet (store: jobs.priority).
+PRIORITY = {"critical": 3, "urgent": 2, "incidental_actionable": 1}
 # The condition key each write kind's rules use, and the vocabulary entry its values come from.
 _CONDITION = {"label_status": "status", "rads": "category", "category": "value", "changes": "change"}
+ESCALATION_KEY = re.compile(r"^(ordering_provider|results_interpreter|team:[A-Za-z0-9_.-]{1,64})$")
 
 
 class _Model(BaseModel):
@@ -60,12 +64,31 @@ class Rule(_Model):
     team: str | None = None
     within_minutes: int = Field(gt=0, le=7 * 24 * 60)
     source: str = Field(min_length=1)  # where the rule comes from (a guideline, a site decision)
+    # Who is alerted next, in order, when an alert is not acknowledged within the time limit:
+    # "ordering_provider", "results_interpreter" or "team:<name>".
+    escalate_to: tuple[str, ...] = ()
+    # Also write a FHIR Flag on the patient (a banner in the EHR), not only the Communication.
+    flag: bool = False
 
     @model_validator(mode="after")
     def _team_named(self) -> "Rule":
         if (self.recipient == "team") != bool(self.team):
             raise ValueError("recipient 'team' needs a team name, and a team name needs recipient 'team'")
+        for key in self.escalate_to:
+            if not ESCALATION_KEY.match(key):
+                raise ValueError(f"escalate_to: {key!r} is not ordering_provider, results_interpreter or team:<name>")
         return self
+
+    @property
+    def recipient_key(self) -> str:
+        """The first recipient as a key of the resolved recipients: ``ordering_provider``,
+        ``results_interpreter`` or ``team:<name>``."""
+        return f"team:{self.team}" if self.recipient == "team" else self.recipient
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """Every recipient key in the order the alert goes to them: first, then escalations."""
+        return (self.recipient_key, *self.escalate_to)
 
 
 class RuleFile(_Model):
@@ -146,7 +169,8 @@ class Finding:
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule.id, "category": self.rule.category, "task": self.task, "item": self.item,
                 "recipient": self.rule.team if self.rule.recipient == "team" else self.rule.recipient,
-                "within_minutes": self.rule.within_minutes, "evidence": self.evidence}
+                "within_minutes": self.rule.within_minutes, "escalate_to": list(self.rule.escalate_to),
+                "evidence": self.evidence}
 
 
 def _written(record: Any) -> Any:
@@ -189,3 +213,8 @@ def critical_findings(results: dict[str, Any] | None, rules: tuple[Rule, ...]) -
 
 def _all(evidence: dict[str, Any]) -> list[dict[str, Any]]:
     return [item for items in evidence.values() if isinstance(items, list) for item in items]
+
+
+def write_priority(findings: list[Finding]) -> int:
+    """0 without a finding, else the most urgent finding's :data:`PRIORITY`."""
+    return max((PRIORITY[f.rule.category] for f in findings), default=0)

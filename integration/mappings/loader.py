@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from integration.mappings.codes import KNOWN_SYSTEMS, SYSTEM_ALIASES
 from integration.mappings.critical import RULES_PATH, Rule, load_rules_file
+from integration.mappings.followup import FOLLOWUP_PATH, FollowupCodes, load_followup_file
 from integration.mappings.schema import MAPPING_ADAPTER
 from integration.mappings.yaml_lines import compose_node, key_line, line_of, located, read_yaml, schema_items
 from integration.settings import ROOT
@@ -33,6 +34,8 @@ class Mappings:
     files: dict[str, Path] = field(default_factory=dict)
     # The critical-result rules of the same directory (critical/rules.yaml; integration/mappings/critical.py).
     critical: tuple[Rule, ...] = ()
+    # How follow-up recommendations are coded (followup/codes.yaml); None: none are written.
+    followup: FollowupCodes | None = None
 
     def get(self, task: str) -> Any | None:
         return self.by_task.get(task)
@@ -136,6 +139,10 @@ def load_mappings(directory: str | Path, *, require_all: bool = True) -> Mapping
     if rules_file.exists():
         out.critical, rule_problems = load_rules_file(rules_file)
         problems += rule_problems
+    followup_file = directory / FOLLOWUP_PATH
+    if followup_file.exists():
+        out.followup, followup_problems = load_followup_file(followup_file)
+        problems += followup_problems
     if problems:
         raise MappingError(problems)
     return out

@@ -130,6 +130,8 @@ TERMS: tuple[Term, ...] = (
     _sct("72410000", "Mediastinal structure (body structure)", "Mediastinum"),
     _sct("80891009", "Heart structure (body structure)", "Heart"),
     _sct("10200004", "Liver structure (body structure)", "Liver"),
+    _sct("113345001", "Abdominal structure (body structure)", "Abdomen"),
+    _sct("12921003", "Pelvic structure (body structure)", "Pelvis"),
     _sct("64033007", "Kidney structure (body structure)", "Kidney"),
     _sct("69748006", "Thyroid structure (body structure)", "Thyroid gland"),
     _sct("41216001", "Prostatic structure (body structure)", "Prostate"),
@@ -137,6 +139,21 @@ TERMS: tuple[Term, ...] = (
     _sct("76752008", "Breast structure (body structure)", "Breast"),
     # PT confirmed in part: "Lymph node structure" is the preferred term in recent releases.
     _sct("59441001", "Structure of lymph node (body structure)", "Lymph node structure", "Lymph node"),
+    # -- SNOMED CT: procedures and service categories (followup/codes.yaml) -----------------------
+    # Confirmed in part: the concept of each is confirmed by public FHIR IG value sets (e.g. imaging
+    # methods: 77477000 "CT - Computerized tomography", 363680008 "X-ray", 312275004 "Fluoroscopic
+    # imaging"); the FSNs are the International Edition's as we know them, not read off the release.
+    _sct("77477000", "Computerized axial tomography (procedure)", "Computerized tomography",
+         "CT - Computerized tomography"),
+    _sct("113091000", "Magnetic resonance imaging (procedure)", "MRI - Magnetic resonance imaging"),
+    _sct("16310003", "Ultrasonography (procedure)", "US - Ultrasound"),
+    _sct("71651007", "Mammography (procedure)"),
+    _sct("82918005", "Positron emission tomography (procedure)", "PET - Positron emission tomography"),
+    _sct("363680008", "Radiographic imaging procedure (procedure)", "X-ray"),
+    _sct("312275004", "Fluoroscopic imaging (procedure)"),
+    _sct("86273004", "Biopsy (procedure)"),
+    _sct("363679005", "Imaging (procedure)"),
+    _sct("387713003", "Surgical procedure (procedure)"),
     # -- LOINC -----------------------------------------------------------------------------------
     Term(LOINC, "19005-8", "Radiology Imaging study [Impression] (narrative)"),
     Term(LOINC, "21906-3", "Regional lymph nodes.clinical [Class] Cancer"),

@@ -39,7 +39,7 @@ from sqlalchemy.orm import sessionmaker
 
 from integration.fhir.lifecycle import PRIOR_STATUSES, patient_key
 from integration.fhir.report import report_identifier
-from integration.store import migrations
+from integration.store import alerts as alert_rows, migrations
 from integration.store.database import make_engine
 from integration.store.integrity import (
     StoreCorrupt,
@@ -48,7 +48,7 @@ from integration.store.integrity import (
     restrict_modes,
     sqlite_path,
 )
-from integration.store.models import Cursor, Job, Lock, PreviewRequest, PreviewState, State, utcnow
+from integration.store.models import Alert, AlertState, Cursor, Job, Lock, PreviewRequest, PreviewState, State, utcnow
 
 ACTIVE = (State.RECEIVED.value, State.INFERRING.value, State.INFERRED.value)
 
@@ -477,9 +477,11 @@ class JobStore:
 
     # -- inference --------------------------------------------------------------------------
 
-    def _due(self, s, condition, limit: int) -> list[Job]:
-        """Oldest jobs matching ``condition``, row-locked (SKIP LOCKED) on PostgreSQL."""
-        q = select(Job).where(condition).order_by(Job.created_at).limit(limit)
+    def _due(self, s, condition, limit: int, *, urgent_first: bool = False) -> list[Job]:
+        """Oldest jobs matching ``condition`` (the highest priority first when ``urgent_first``),
+        row-locked (SKIP LOCKED) on PostgreSQL."""
+        order = (Job.priority.desc(), Job.created_at) if urgent_first else (Job.created_at,)
+        q = select(Job).where(condition).order_by(*order).limit(limit)
         if self._skip_locked:
             q = q.with_for_update(skip_locked=True)
         return list(s.scalars(q).all())
@@ -557,25 +559,32 @@ class JobStore:
                 .order_by(Job.created_at)
             ).all())
 
-    def finish_inference(self, job_id: str, owner: str, tasks: list[str], results: dict[str, Any]) -> bool:
-        """Store results; False when the lease was lost (the results are then discarded)."""
+    def finish_inference(self, job_id: str, owner: str, tasks: list[str], results: dict[str, Any],
+                         priority: int = 0, followups: list[dict[str, Any]] | None = None) -> bool:
+        """Store results; False when the lease was lost (the results are then discarded).
+        ``priority`` > 0 (a critical-result rule met) lets the scheduler's early wake write it;
+        ``followups``: the report's follow-up recommendations."""
         return self._fenced(
             job_id, owner, State.INFERRING,
-            state=State.INFERRED.value, tasks=tasks, results=results,
+            state=State.INFERRED.value, tasks=tasks, results=results, priority=priority, followups=followups,
             lease_owner=None, lease_expires=None, next_attempt_at=utcnow(),
         )
 
     # -- write-back -------------------------------------------------------------------------
 
-    def claim_for_writeback(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+    def claim_for_writeback(self, owner: str, limit: int, lease_seconds: float, *, min_priority: int = 0) -> list[Job]:
+        """Due jobs, the most urgent first (critical-result alerts before everything else), then
+        the oldest; ``min_priority`` > 0 takes only jobs with an alert to send."""
         now = utcnow()
         due = or_(
             and_(Job.state == State.INFERRED.value, Job.next_attempt_at <= now),
             and_(Job.state == State.WRITING.value, Job.lease_expires < now),
         )
+        if min_priority > 0:
+            due = and_(due, Job.priority >= min_priority)
         with self.Session.begin() as s:
             claimed = []
-            for job in self._due(s, due, limit):
+            for job in self._due(s, due, limit, urgent_first=True):
                 if job.superseded_by:
                     # A newer version exists (this write was being retried when it arrived): the
                     # newer version's write-back owns the chart now.
@@ -592,19 +601,26 @@ class JobStore:
                 claimed.append(job)
             return claimed
 
-    def finish_writeback(self, job_id: str, owner: str, written: dict[str, Any]) -> bool:
+    def finish_writeback(self, job_id: str, owner: str, written: dict[str, Any],
+                         alerts: Sequence[alert_rows.SentAlert] = ()) -> bool:
+        """Record what was written; in the same transaction the job's critical-result ``alerts``
+        become open (watched) and the report's other versions' open alerts withdrawn."""
+        now = utcnow()
         return self._fenced(
             job_id, owner, State.WRITING,
-            state=State.WRITTEN.value, written=written, written_at=utcnow(),
+            then=lambda s, job: alert_rows.record_sent(s, job_id, job.report_key, alerts, now),
+            state=State.WRITTEN.value, written=written, written_at=now,
             lease_owner=None, lease_expires=None, error=None, error_detail=None,
         )
 
     def finish_withdrawal(self, job_id: str, owner: str, written: dict[str, Any]) -> bool:
         """A version that failed at inference has withdrawn the earlier versions' results: now it
         is the dead letter it was (its reason kept; ``requeue`` sends it back to inference)."""
+        now = utcnow()
         return self._fenced(
             job_id, owner, State.WRITING,
-            state=State.FAILED.value, written=written, written_at=utcnow(), lease_owner=None, lease_expires=None,
+            then=lambda s, job: alert_rows.record_sent(s, job_id, job.report_key, (), now),
+            state=State.FAILED.value, written=written, written_at=now, lease_owner=None, lease_expires=None,
         )
 
     def retry_writeback(self, job_id: str, owner: str, delay_seconds: float, reason: str) -> bool:
@@ -650,7 +666,10 @@ class JobStore:
                 n += 1
             return n
 
-    def _fenced(self, job_id: str, owner: str, stage: State, **values: Any) -> bool:
+    def _fenced(self, job_id: str, owner: str, stage: State, *,
+                then: Callable[[Any, Job], None] | None = None, **values: Any) -> bool:
+        """Update a claimed job only while ``owner`` still holds it in ``stage``; ``then(session,
+        job)`` runs in the same transaction when it does."""
         values.setdefault("updated_at", utcnow())
         with self.Session.begin() as s:
             res = s.execute(
@@ -658,7 +677,45 @@ class JobStore:
                 .where(Job.id == job_id, Job.state == stage.value, Job.lease_owner == owner)
                 .values(**values)
             )
+            if res.rowcount == 1 and then is not None:
+                then(s, s.get(Job, job_id))
             return res.rowcount == 1
+
+    # -- critical-result alerts (integration/writeback/alerts.py) ---------------------------
+
+    def open_alerts(self, limit: int = 100) -> list[Alert]:
+        """Open alerts, the one due first first."""
+        with self.Session() as s:
+            return alert_rows.open_alerts(s, limit)
+
+    def close_alert(self, alert_id: str, state: AlertState, closed_by: str | None) -> bool:
+        """Close an open alert (acknowledged, unanswered); False when it was no longer open."""
+        with self.Session.begin() as s:
+            return alert_rows.close(s, alert_id, state, closed_by, utcnow())
+
+    def escalate_alert(self, old: Alert, new_id: str, recipient_key: str, recipient: str | None,
+                       communication: str, rest: list[str], now: dt.datetime | None = None) -> bool:
+        """``old`` escalated, the next step's alert open (sent ``now``), in one transaction."""
+        with self.Session.begin() as s:
+            return alert_rows.escalate(s, old, new_id, recipient_key, recipient, communication, rest, now or utcnow())
+
+    def alert_chain(self, chain: str) -> list[str]:
+        """The Communications of every step of an alert chain."""
+        with self.Session() as s:
+            return alert_rows.chain_communications(s, chain)
+
+    def report_alert_communications(self, job: Job) -> list[str]:
+        """Every alert Communication sent for the other versions of ``job``'s report."""
+        with self.Session() as s:
+            return alert_rows.report_communications(s, job.report_key, job.id)
+
+    def job_alerts(self, job_id: str) -> list[Alert]:
+        with self.Session() as s:
+            return alert_rows.of_job(s, job_id)
+
+    def open_alert_ages(self) -> list[tuple[str, float, bool]]:
+        with self.Session() as s:
+            return alert_rows.open_ages(s)
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -697,6 +754,14 @@ class JobStore:
     def jobs(self, state: State | None = None, limit: int = 100) -> list[Job]:
         with self.Session() as s:
             q = select(Job).order_by(Job.created_at.desc()).limit(limit)
+            if state is not None:
+                q = q.where(Job.state == state.value)
+            return list(s.scalars(q).all())
+
+    def jobs_by_urgency(self, state: State | None = None, limit: int = 100) -> list[Job]:
+        """The latest jobs, those whose results meet the most urgent critical-result rule first."""
+        with self.Session() as s:
+            q = select(Job).order_by(Job.priority.desc(), Job.created_at.desc()).limit(limit)
             if state is not None:
                 q = q.where(Job.state == state.value)
             return list(s.scalars(q).all())

@@ -60,6 +60,8 @@ class Job(Base):
         Index("ix_jobs_report_key", "report_key"),
         # The intake's per-client quota counts a client's unfinished jobs on every push.
         Index("ix_jobs_client_state", "client", "state"),
+        # The scheduler's early wake looks, every second, for jobs with an alert to send.
+        Index("ix_jobs_state_priority", "state", "priority"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -81,6 +83,12 @@ class Job(Base):
     results: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # How soon the write-back takes it: 0, or the most urgent critical-result rule its results
+    # meet (ALERT_PRIORITY); jobs with an alert are written as soon as inference ends.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Follow-up recommendations the report makes (integration/inference/evidence/followup.py),
+    # written as ServiceRequest proposals; None for jobs inferred before they were read.
+    followups: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
     # Lease: a claimed job belongs to lease_owner until lease_expires; after that anyone may take it.
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -172,3 +180,49 @@ class PreviewRequest(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AlertState(str, enum.Enum):
+    """A critical-result alert's life: open → acknowledged | escalated | unanswered | withdrawn.
+
+    ``escalated``: not acknowledged in time, and the next recipient was alerted (a new open row);
+    ``unanswered``: not acknowledged in time and nobody left to escalate to; ``withdrawn``: the
+    report was amended or withdrawn, and the alert with it."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+    UNANSWERED = "unanswered"
+    WITHDRAWN = "withdrawn"
+
+
+class Alert(Base):
+    """One critical-result Communication on the EHR, watched until acknowledged (issue 23)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_state_due", "state", "due_at"),
+        Index("ix_alerts_report_key", "report_key"),
+    )
+
+    # The Communication's identifier value (urn:radlite:critical-result): one row per alert sent.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(32), index=True)
+    report_key: Mapped[str] = mapped_column(String(512))
+    rule: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    # 0 for the first recipient, n for the n-th escalation; chain = the first alert's id.
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    chain: Mapped[str] = mapped_column(String(64))
+    # Recipient keys still to escalate to, in order (the rule's escalate_to when it was sent).
+    escalate_to: Mapped[list[Any]] = mapped_column(JSON)
+    recipient_key: Mapped[str] = mapped_column(String(80))
+    recipient: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    communication: Mapped[str] = mapped_column(String(128))  # "Communication/<id>" on the EHR
+    within_minutes: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16), default=AlertState.OPEN.value)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # How it was closed: "received" / "reply" (acknowledged), the withdrawing job, ...
+    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -28,8 +28,8 @@ from integration.fhir.transaction import (
     FAILED_VERSION_NOTE,
     WITHDRAWN_NOTE,
     BuildError,
-    alert_recipient_key,
-    earlier_observations,
+    TransactionPlan,
+    earlier_results,
     parse_location,
     plan_transaction,
     summarize,
@@ -37,7 +37,7 @@ from integration.fhir.transaction import (
 from integration.mappings import Mappings
 from integration.mappings.critical import critical_findings
 from integration.settings import WritebackSettings
-from integration.store import Job, JobStore, State
+from integration.store import Job, JobStore, SentAlert, State
 from integration.store.models import utcnow
 from integration.writeback.client import FhirClient, WritebackError
 
@@ -78,21 +78,28 @@ def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | No
 
 
 def _amend_targets(store: JobStore, client: FhirClient, job) -> list[tuple[dict[str, Any], str | None]]:
-    """Current versions (and ETags) of the Observations every other version of the report wrote:
-    all of them, not only the version this one supersedes, so a version that failed or was
-    skipped in between never leaves an older version's results standing."""
-    out, seen = [], set()
+    """Current versions (and ETags) of what every other version of the report wrote -- its
+    Observations, alerts (escalations included), Flags and follow-up proposals: all of them, not
+    only the version this one supersedes, so a version that failed or was skipped in between
+    never leaves an older version's results standing."""
+    targets: list[tuple[str, str]] = []
     for earlier in store.written_versions(job):
-        for rid in earlier_observations(earlier.written):
-            if rid in seen:
-                continue
-            seen.add(rid)
-            try:
-                out.append(client.read("Observation", rid))
-            except WritebackError as exc:
-                if exc.status in (404, 410):
-                    continue  # deleted on the server meanwhile: nothing to withdraw
-                raise
+        targets += earlier_results(earlier.written)
+    for ref in store.report_alert_communications(job):
+        kind, rid, _ = parse_location(ref)
+        if kind and rid:
+            targets.append((kind, rid))
+    out, seen = [], set()
+    for kind, rid in targets:
+        if (kind, rid) in seen:
+            continue
+        seen.add((kind, rid))
+        try:
+            out.append(client.read(kind, rid))
+        except WritebackError as exc:
+            if exc.status in (404, 410):
+                continue  # deleted on the server meanwhile: nothing to withdraw
+            raise
     return out
 
 
@@ -151,7 +158,14 @@ def alert_recipients(client: FhirClient, job: Job, mappings: Mappings,
     ``resultsInterpreter``, the ``requester`` of the ServiceRequest it is ``basedOn`` (read from the
     EHR, only when a rule needs it), and the configured teams. An EHR that cannot say leaves the
     recipient out; the alert is still written (docs/critical-results.md)."""
-    needed = {alert_recipient_key(f.rule) for f in critical_findings(job.results, mappings.critical)}
+    needed = {f.rule.recipient_key for f in critical_findings(job.results, mappings.critical)}
+    return resolve_recipients(client, job, needed, settings)
+
+
+def resolve_recipients(client: FhirClient, job: Job, needed: set[str],
+                       settings: WritebackSettings) -> dict[str, dict[str, str]]:
+    """The references of the recipient keys in ``needed`` for ``job``'s report (see
+    :func:`alert_recipients`); escalations resolve their next recipient the same way."""
     if not needed:
         return {}
     report = job.resource or {}
@@ -221,8 +235,11 @@ def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
         counts.dead_lettered += 1
         audit("writeback.dead_lettered", job=job_h, status=None, issue_codes=["build"], attempt=job.write_attempts)
         return
-    finish = store.finish_withdrawal if withdrawal_of_failed else store.finish_writeback
-    if not finish(job.id, owner, written):
+    if withdrawal_of_failed:
+        finished = store.finish_withdrawal(job.id, owner, written)
+    else:
+        finished = store.finish_writeback(job.id, owner, written, sent_alerts(plan, written))
+    if not finished:
         counts.lease_lost += 1
         audit("writeback.lease_lost", job=job_h)
         return
@@ -241,6 +258,16 @@ def write_job(store: JobStore, client: FhirClient, mappings: Mappings, owner: st
     if c["amended"] or plan.already_amended:
         audit("amendment.written", job=job_h, superseded_job=hash_id(job.supersedes),
               amended=c["amended"] + len(plan.already_amended))
+
+
+def sent_alerts(plan: TransactionPlan, written: dict[str, Any]) -> list[SentAlert]:
+    """The plan's alerts with the ids the server gave their Communications (the store watches
+    them from now on)."""
+    ids = {r.get("identifier"): r.get("id") for r in written.get("resources") or []
+           if r.get("role") == "alert" and r.get("id")}
+    return [SentAlert(a.identifier, a.rule, a.category, a.recipient_key, a.recipient,
+                      f"Communication/{ids[a.identifier]}", a.within_minutes, a.escalate_to)
+            for a in plan.alerts if a.identifier in ids]
 
 
 def _failed(store: JobStore, owner: str, settings, job, exc: WritebackError, counts: Counts,
@@ -272,11 +299,13 @@ def _failed(store: JobStore, owner: str, settings, job, exc: WritebackError, cou
 
 
 def write_due(store: JobStore, client: FhirClient, mappings: Mappings, owner: str, settings: WritebackSettings, *,
-              keep_going: Callable[[], bool] | None = None, rng: random.Random | None = None) -> Counts:
-    """Claim up to ``settings.batch_size`` due jobs and write each. ``keep_going`` is asked before
-    each job (the scheduler renews its lock there); when it says no, the rest are released."""
+              keep_going: Callable[[], bool] | None = None, rng: random.Random | None = None,
+              min_priority: int = 0) -> Counts:
+    """Claim up to ``settings.batch_size`` due jobs, the most urgent first, and write each.
+    ``keep_going`` is asked before each job (the scheduler renews its lock there); when it says
+    no, the rest are released. ``min_priority`` 1: only jobs with a critical-result alert."""
     counts = Counts()
-    jobs = store.claim_for_writeback(owner, settings.batch_size, settings.lease_seconds)
+    jobs = store.claim_for_writeback(owner, settings.batch_size, settings.lease_seconds, min_priority=min_priority)
     counts.claimed = len(jobs)
     for i, job in enumerate(jobs):
         if keep_going is not None and not keep_going():

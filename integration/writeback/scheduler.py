@@ -2,7 +2,11 @@
 
 An APScheduler 3.x ``BlockingScheduler`` runs :meth:`WritebackScheduler.tick` on an interval
 (``coalesce=True, max_instances=1``: a slow tick is never run twice at once, and missed runs
-collapse into one). Each tick first takes or renews the store lock ``"scheduler"`` (TTL longer
+collapse into one). Two more jobs serve critical results: the early wake
+(:meth:`~WritebackScheduler.urgent_tick`, every ``alert_poll_seconds``: jobs with an alert are
+written as soon as they are inferred) and the acknowledgement watch
+(:meth:`~WritebackScheduler.check_alerts`, every ``alert_check_seconds``). All of them run under
+one lock in this process (``_in_tick``), so the scheduler stays the one writer. Each tick first takes or renews the store lock ``"scheduler"`` (TTL longer
 than the interval) and does nothing when another scheduler holds it, so any number may be started
 and exactly one writes; when the holder dies its lock runs out and another takes over. The lock is
 renewed before each job of a batch, so a long batch keeps it. SIGTERM/SIGINT shut the scheduler
@@ -24,6 +28,7 @@ from integration.intake.pull import poll_once
 from integration.mappings import Mappings
 from integration.settings import PullSettings, WritebackSettings
 from integration.store import JobStore
+from integration.writeback.alerts import AlertCounts, watch_alerts
 from integration.writeback.client import FhirClient
 from integration.writeback.runner import Counts, write_due
 
@@ -60,15 +65,33 @@ class WritebackScheduler:
         self.holding = ok
         return ok
 
-    def tick(self) -> Counts | None:
-        """One run: None when another scheduler holds the lock, else the write-back counts."""
+    def tick(self, min_priority: int = 0) -> Counts | None:
+        """One run: None when another scheduler holds the lock, else the write-back counts.
+        ``min_priority`` 1 is the early wake: only jobs with a critical-result alert to send."""
         with self._in_tick:
             if self._stopped.is_set() or not self._renew():
                 return None
             counts = write_due(self.store, self.client, self.mappings, self.owner, self.settings,
-                               keep_going=lambda: not self._stopped.is_set() and self._renew())
+                               keep_going=lambda: not self._stopped.is_set() and self._renew(),
+                               min_priority=min_priority)
         if counts.claimed:
-            log.info("scheduler.tick", **counts.as_dict())
+            log.info("scheduler.tick", urgent_only=min_priority > 0, **counts.as_dict())
+        return counts
+
+    def urgent_tick(self) -> Counts | None:
+        """The early wake: jobs whose results meet a critical-result rule, as soon as they are
+        inferred (every ``alert_poll_seconds``), not on the next regular tick."""
+        return self.tick(min_priority=1)
+
+    def check_alerts(self, now: dt.datetime | None = None) -> AlertCounts | None:
+        """Read the open alerts back from the EHR: acknowledged, escalated, unanswered."""
+        with self._in_tick:
+            if self._stopped.is_set() or not self._renew():
+                return None
+            counts = watch_alerts(self.store, self.client, self.settings, now=now,
+                                  keep_going=lambda: not self._stopped.is_set() and self._renew())
+        if counts.checked:
+            log.info("scheduler.alerts_checked", **counts.as_dict())
         return counts
 
     def poll(self):
@@ -104,6 +127,16 @@ class WritebackScheduler:
             coalesce=True, max_instances=1, misfire_grace_time=None,
             next_run_time=dt.datetime.now(dt.timezone.utc),
         )
+        if self.settings.alert_poll_seconds > 0:
+            sched.add_job(
+                self.urgent_tick, "interval", seconds=self.settings.alert_poll_seconds, id="alerts-now",
+                coalesce=True, max_instances=1, misfire_grace_time=None,
+            )
+        if self.settings.alert_check_seconds > 0:
+            sched.add_job(
+                self.check_alerts, "interval", seconds=self.settings.alert_check_seconds, id="alerts-check",
+                coalesce=True, max_instances=1, misfire_grace_time=None,
+            )
         if self.pull_settings is not None:
             sched.add_job(
                 self.poll, "interval", seconds=self.pull_settings.interval_seconds, id="pull",

@@ -11,7 +11,9 @@ from typing import Any, Callable
 
 import pytest
 
+from integration.inference.evidence.followup import followup_recommendations
 from integration.mappings import load_mappings
+from integration.mappings.critical import critical_findings, write_priority
 from integration.samples import sample_diagnostic_reports
 from integration.store import JobStore, State
 from tests.fhir_server import MAKE_HINT, SekmetServer, full_results, sekmet_available
@@ -63,9 +65,10 @@ def sekmet_factory(tmp_path) -> Callable[..., SekmetServer]:
 
 @pytest.fixture(scope="session")
 def mappings():
-    # The shipped mappings without the critical-result rules: these tests count the results'
-    # resources; the alerts the rules add are tested on their own (test_critical_alerts_server.py).
-    return dataclasses.replace(load_mappings(ROOT / "mappings"), critical=())
+    # The shipped mappings without the critical-result rules and follow-up codes: these tests count
+    # the results' resources; the alerts and ServiceRequests those add are tested on their own
+    # (test_critical_alerts_server.py).
+    return dataclasses.replace(load_mappings(ROOT / "mappings"), critical=(), followup=None)
 
 
 @pytest.fixture(scope="session")
@@ -108,5 +111,8 @@ def inferred_job(store: JobStore, report: dict, results: dict | None = None):
     for c in claimed:
         if c.id != job.id:
             store.release(c.id, "test-worker", State.INFERRING)
-    assert store.finish_inference(job.id, "test-worker", list(results), results)
+    # The priority the worker gives it (the shipped critical-result rules it meets).
+    priority = write_priority(critical_findings(results, load_mappings(ROOT / "mappings").critical))
+    assert store.finish_inference(job.id, "test-worker", list(results), results, priority,
+                                  followup_recommendations(report))
     return store.get(job.id)

@@ -264,7 +264,7 @@ def test_amendment_entries(mappings) -> None:
     assert put["fullUrl"] == "http://ehr.example/fhir/Observation/old-1"
     assert put["resource"]["status"] == "entered-in-error"
     assert "versionId" not in put["resource"]["meta"]
-    assert plan.already_amended == ["old-2"]
+    assert plan.already_amended == ["Observation/old-2"]
     [prov] = resources(plan.bundle, "Provenance")
     refs = {t["reference"] for t in prov["target"]}
     assert {"Observation/old-1", "Observation/old-2"} <= refs

@@ -51,4 +51,4 @@ def _ehr_probe() -> monitoring.CachedProbeCollector:
 @bp.get("/metrics")
 def metrics_view():
     store = runtime().store
-    return Response(monitoring.render(store.counts, [_ehr_probe()]), mimetype=None, content_type=monitoring.CONTENT_TYPE)
+    return Response(monitoring.render(store.counts, [_ehr_probe(), monitoring.OpenAlertsCollector(store.open_alert_ages)]), mimetype=None, content_type=monitoring.CONTENT_TYPE)

@@ -27,7 +27,7 @@ from integration.store.models import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # The newest revision in versions/ (checked by tests/unit/test_deploy_migrations.py).
-HEAD = "0003"
+HEAD = "0004"
 VERSION_TABLE = "alembic_version"
 APP_TABLES = frozenset(Base.metadata.tables)
 # pg_advisory_xact_lock key: "radlite db upgrade" runs one at a time per database.
