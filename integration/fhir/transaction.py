@@ -828,6 +828,7 @@ def plan_escalation(original: dict[str, Any], ident: str, recipient: dict[str, s
     category = next((c for c, p in ALERT_PRIORITY.items() if p == priority), "critical")
     text = next((p.get("contentString") for p in original.get("payload") or []
                  if isinstance(p, dict) and p.get("contentString")), "")
+    text = re.sub(r"^Escalation \d+: not acknowledged within \d+ minutes\. ", "", text)  # one prefix, the latest
     text = f"Escalation {step}: not acknowledged within {minutes} minutes. {text}".strip()
     adapter = _adapter_model()
     device_url = _urn(f"device|{_device_identifier(adapter)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from integration.fhir.conformance import check_bundle
-from integration.fhir.transaction import ALERT_SYSTEM, plan_transaction
+from integration.fhir.transaction import ALERT_SYSTEM, escalation_identifier, plan_escalation, plan_transaction
 from integration.mappings import load_mappings
 from integration.samples import sample_diagnostic_reports
 from tests.fhir_server import chexpert, result
@@ -81,3 +81,46 @@ def test_the_demo_prints_each_alert_and_counts_them() -> None:
     assert "ALERT critical: Pneumothorax (rule pneumothorax; act within 60 min; to the ordering provider)" in text
     assert "http://fhir/Communication/c1  (critical-result alert, abnormality_detection)" in text
     assert text.endswith("1/1 reports written back in 1 s (1 critical-result alert(s))")
+
+
+def test_an_escalation_names_its_step_once_and_conforms() -> None:
+    original = {"resourceType": "Communication", "id": "81", "status": "completed", "priority": "stat",
+                "subject": {"reference": "Patient/p1"},
+                "about": [{"reference": "Observation/12"}, {"reference": "DiagnosticReport/r1/_history/1"}],
+                "sender": {"reference": "Device/7"}, "recipient": [{"reference": "Practitioner/dr-1"}],
+                "payload": [{"contentString": "Escalation 1: not acknowledged within 60 minutes. "
+                                              "Critical result (AI-detected, preliminary): Pneumothorax."}]}
+    bundle = plan_escalation(original, escalation_identifier("chain", 2), {"reference": "CareTeam/on-call"},
+                             step=2, minutes=60)
+    assert check_bundle(bundle) == []
+    [comm] = [e["resource"] for e in _by_type(bundle, "Communication")]
+    assert comm["payload"][0]["contentString"] == ("Escalation 2: not acknowledged within 60 minutes. "
+                                                   "Critical result (AI-detected, preliminary): Pneumothorax.")
+    assert comm["recipient"] == [{"reference": "CareTeam/on-call"}] and comm["priority"] == "stat"
+    assert comm["about"] == original["about"] and comm["subject"] == original["subject"]
+    [prov] = [e["resource"] for e in _by_type(bundle, "Provenance")]
+    assert prov["target"] == [{"reference": next(e["fullUrl"] for e in _by_type(bundle, "Communication"))}]
+    # Deterministic: a replay after a crash asks for the same identifier.
+    assert escalation_identifier("chain", 2) == escalation_identifier("chain", 2) != escalation_identifier("chain", 1)
+
+
+def test_a_rule_can_ask_for_a_flag_and_escalation_recipients_are_checked() -> None:
+    import dataclasses
+
+    import pytest
+    from pydantic import ValidationError
+
+    from integration.mappings.critical import Rule
+
+    rule = next(r for r in MAPPINGS.critical if r.id == "pneumothorax")
+    flagged = dataclasses.replace(MAPPINGS, critical=(rule.model_copy(update={"flag": True}),))
+    evidence = {"label:Pneumothorax": [{"offset": 0, "length": 30, "text": "Large right pneumothorax."}]}
+    results = {"abnormality_detection": {**result(chexpert(Pneumothorax="positive")), "evidence": evidence}}
+    plan = plan_transaction(_job(results), flagged)
+    [flag] = [e["resource"] for e in _by_type(plan.bundle, "Flag")]
+    assert flag["status"] == "active" and "Pneumothorax" in flag["code"]["text"]
+    assert plan.counts()["flag"] == 1 and check_bundle(plan.bundle) == []
+    with pytest.raises(ValidationError, match="escalate_to"):
+        Rule.model_validate({**rule.model_dump(), "escalate_to": ["the-boss"]})
+    assert Rule.model_validate({**rule.model_dump(), "escalate_to": ["team:chest", "results_interpreter"]}).chain == (
+        "ordering_provider", "team:chest", "results_interpreter")
