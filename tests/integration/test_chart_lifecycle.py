@@ -87,11 +87,17 @@ def test_withdrawn_report_withdraws_every_result_and_writes_none(pipeline, statu
     withdrawal = [j for j in pipeline.store.jobs() if j.report_key.endswith(report["id"]) and j.report_version == "2"][0]
     assert withdrawal.state == State.WRITTEN.value
     assert withdrawal.written["counts"]["created"] <= 2  # the Provenance (and the adapter's Device): no result
-    assert withdrawal.written["counts"]["amended"] == len(first)
+    # Its Observations, and its critical-result alert and follow-up proposals with them.
+    v1 = [j for j in pipeline.store.jobs() if j.report_key.endswith(report["id"]) and j.report_version == "1"][0]
+    others = [r for r in v1.written["resources"] if r["type"] in ("Communication", "Flag", "ServiceRequest")]
+    assert any(r["type"] == "Communication" for r in others)  # the staging sample states M1c
+    assert withdrawal.written["counts"]["amended"] == len(first) + len(others)
     for obs in first:
         held = pipeline.server.read("Observation", obs["id"])
         assert held["status"] == "entered-in-error"
         assert "withdrawn" in held["note"][-1]["text"]
+    for other in others:
+        assert pipeline.server.read(other["type"], other["id"])["status"] == "entered-in-error"
 
 
 def test_failed_version_leaves_no_older_results_standing(pipeline) -> None:

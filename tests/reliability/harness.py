@@ -34,6 +34,10 @@ from tests.fhir_server import SekmetServer, free_port
 ROOT = Path(__file__).resolve().parents[2]
 AIAST = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue|AIAST"
 RESULT_SYSTEM = "urn:radlite:result"
+# Identifier systems of the other resources the adapter creates: alerts, Flags, follow-up proposals.
+OTHER_SYSTEMS = {"Communication": "urn:radlite:critical-result", "Flag": "urn:radlite:critical-flag",
+                 "ServiceRequest": "urn:radlite:followup"}
+ADAPTER_DEVICE = "radlite-fhir-adapter"
 _REPORT_REF = re.compile(r"DiagnosticReport/([A-Za-z0-9\-.]{1,64})")
 
 
@@ -550,7 +554,9 @@ class Tally:
     provenances: int = 0
     devices: int = 0
     duplicate_provenances: int = 0  # extra Provenances for a report beyond one
-    duplicate_identifiers: int = 0  # Observations sharing a urn:radlite:result identifier
+    duplicate_identifiers: int = 0  # Observations (alerts, Flags, proposals) sharing an identifier
+    alerts: int = 0  # critical-result Communications
+    followups: int = 0  # ServiceRequest proposals
     missing_reports: list[str] = field(default_factory=list)  # no Provenance on the server
     mismatched_reports: list[str] = field(default_factory=list)  # server Observations != store's written
     unexpected_reports: list[str] = field(default_factory=list)  # resources for a report not expected
@@ -568,8 +574,10 @@ def tally(server: SekmetServer, store, expected: Iterable[str]) -> Tally:
     expected = set(expected)
     obs = fetch_all(server, "Observation", _security=AIAST)
     prov = fetch_all(server, "Provenance", _security=AIAST)
-    t = Tally(reports=len(expected), observations=len(obs), provenances=len(prov),
-              devices=len(fetch_all(server, "Device", _security=AIAST)),
+    # The model's Devices; the adapter's own (author of follow-up proposals and escalations) aside.
+    devices = [d for d in fetch_all(server, "Device", _security=AIAST)
+               if (d.get("deviceName") or [{}])[0].get("name") != ADAPTER_DEVICE]
+    t = Tally(reports=len(expected), observations=len(obs), provenances=len(prov), devices=len(devices),
               observation_versions=server.history_count("Observation"))
     prov_per = Counter(_report_of(p["entity"][0]["what"]["reference"]) for p in prov)
     # An Observation's report is the entity of the Provenance that targets it (R4 does not let
@@ -587,6 +595,13 @@ def tally(server: SekmetServer, store, expected: Iterable[str]) -> Tally:
     if orphans:
         obs_per[None] = orphans
     idents = Counter(i["value"] for o in obs for i in o.get("identifier") or [] if i.get("system") == RESULT_SYSTEM)
+    for rtype, system in OTHER_SYSTEMS.items():
+        made = fetch_all(server, rtype, _security=AIAST)
+        idents.update(f"{rtype}|{i['value']}" for r in made for i in r.get("identifier") or [] if i.get("system") == system)
+        if rtype == "Communication":
+            t.alerts = len(made)
+        elif rtype == "ServiceRequest":
+            t.followups = len(made)
     t.duplicate_identifiers = sum(n - 1 for n in idents.values() if n > 1)
     t.duplicate_provenances = sum(n - 1 for n in prov_per.values() if n > 1)
     jobs = {j.report_key.split("/", 1)[1]: j for j in store.jobs(limit=1_000_000)}

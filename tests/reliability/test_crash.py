@@ -16,6 +16,7 @@ from collections import Counter
 from integration.intake.http.app import create_app
 from integration.settings import load_settings
 from integration.store import JobStore, State
+from tests.reliability import harness
 from tests.reliability.harness import (
     FhirProxy,
     JobsView,
@@ -35,10 +36,11 @@ BATCH = 6
 # window to kill the worker in; the scored tasks always give something to write.
 TASKS = ["n_staging", "m_staging", "impression_generation", "abnormality_detection"]
 HEADERS = {"Content-Type": "application/fhir+json"}
+CRITICAL_STAGE = "\nADDENDUM: Clinical stage cT2a N1 M1c (liver metastases).\n"
 
 
 def test_kill9_worker_and_scheduler_repeatedly_then_exactly_once(
-        tmp_path, tiny_qwen2, fresh_fhir_server, long_mode, figures, services) -> None:
+        tmp_path, tiny_qwen2, fresh_fhir_server, long_mode, figures, services, monkeypatch) -> None:
     cycles = 10 if long_mode else 3
     server = fresh_fhir_server
     proxy = FhirProxy(server.root_url).open()
@@ -55,8 +57,17 @@ def test_kill9_worker_and_scheduler_repeatedly_then_exactly_once(
     pushed: list[str] = []
     started = time.monotonic()
 
+    waves = [0]
+
     def push_wave(n: int) -> None:
-        for report in make_reports(n, f"crash-w{len(pushed)}", server):
+        # Every other wave states distant metastases: its reports meet a critical-result rule, so
+        # their alerts (written by the early wake) go through the same kills.
+        with monkeypatch.context() as m:
+            if waves[0] % 2:
+                m.setattr(harness, "STATED_STAGE", CRITICAL_STAGE)
+            reports = make_reports(n, f"crash-w{len(pushed)}", server)
+        waves[0] += 1
+        for report in reports:
             resp = intake.post("/fhir/DiagnosticReport", json=report, headers=HEADERS)
             assert resp.status_code == 202, resp.status_code
             pushed.append(report["id"])
@@ -68,6 +79,7 @@ def test_kill9_worker_and_scheduler_repeatedly_then_exactly_once(
     scheduler = Service("scheduler", site, tmp_path / "logs")
     services.extend([worker, scheduler])
     push_wave(2 * BATCH)
+    push_wave(BATCH)  # the first wave with alerts
     worker.start()
     scheduler.start()
 
@@ -165,12 +177,16 @@ def test_kill9_worker_and_scheduler_repeatedly_then_exactly_once(
     assert t.provenances == len(pushed)
     assert t.devices == 1
     assert t.observation_versions == t.observations  # no Observation was ever rewritten
+    # Every alert the store recorded is on the server once (the waves that state M1c meet a rule).
+    alerting = sum(1 for j in jobs.values() if j.priority > 0)
+    assert alerting >= BATCH and t.alerts == sum(len(store.job_alerts(j.id)) for j in jobs.values()) >= alerting
     store.close()
 
     figures(worker_kills_mid_batch=worker_kills, scheduler_kills_mid_write=scheduler_kills,
             scheduler_kills_after_commit=sum(w.count("after-commit") for w in killed_writes.values()),
             jobs_rerun_after_kill=len(kills_per_job), reports=len(pushed), written=counts["written"],
             dead_letters=counts["failed"], observations=t.observations, provenances=t.provenances,
+            alerts=t.alerts, followups=t.followups,
             duplicates=t.duplicates, missing=len(t.missing_reports), seconds=round(seconds, 1))
     print(f"\ncrash: {worker_kills} worker kills (mid-batch), {scheduler_kills} scheduler kills (mid-write), "
           f"{len(pushed)} reports, {t.observations} Observations, {t.duplicates} duplicates, "

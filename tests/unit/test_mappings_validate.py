@@ -58,7 +58,7 @@ def test_shipped_mappings_validate_with_exit_0() -> None:
     res = _validate()  # default: writeback.mappings_dir of the (default) config
     assert res.exit_code == 0, res.output
     assert res.stdout == ""
-    assert res.stderr.startswith("ok: 10 file(s)")  # nine task mappings and the critical-result rules
+    assert res.stderr.startswith("ok: 11 file(s)")  # nine task mappings, the critical-result rules, the follow-up codes
     assert _validate(str(SHIPPED)).exit_code == 0
     assert _validate(*map(str, sorted(SHIPPED.glob("*.yaml")))).exit_code == 0
 
@@ -224,7 +224,7 @@ def test_services_refuse_to_start_with_a_broken_mapping(maps: Path, tmp_path: Pa
 
 def test_validate_paths_api(maps: Path) -> None:
     ok = validate_paths([SHIPPED])
-    assert ok.ok and len(ok.files) == 10 and ok.codings() > 90  # with critical/rules.yaml
+    assert ok.ok and len(ok.files) == 11 and ok.codings() > 90  # with critical/rules.yaml and followup/codes.yaml
     _edit(maps / "n_staging.yaml", "  N0: {text: cN0", "  N0: {text: cN0}\n  N9: {text: cN9")
     bad = validate_paths([maps])
     assert not bad.ok and any("values.N9: not a label of n_staging" in p for p in bad.problems), bad.problems
