@@ -158,16 +158,33 @@ def describe(result: DemoResult) -> str:
         for alert in job.get("critical") or []:
             lines.append(f"  ALERT {alert['category']}: {alert['item']} (rule {alert['rule']}; act within "
                          f"{alert['within_minutes']} min; to the {alert['recipient'].replace('_', ' ')})")
+        for rec in job.get("followups") or []:
+            lines.append(f"  FOLLOW-UP proposal: {_followup(rec)}")
         written = job.get("written") or {}
         for entry in written.get("resources", []):
             what = entry.get("task") or entry.get("role")
             if entry.get("type") == "Communication":
                 what = f"critical-result alert, {what}"
+            elif entry.get("type") == "ServiceRequest":
+                what = "follow-up proposal"
             lines.append(f"    -> {result.server}/{entry.get('type')}/{entry.get('id')}  ({what})")
         if job.get("error"):
             lines.append(f"  error: {job['error']}")
     written = sum(j.get("state") == "written" for j in result.jobs)
+    followups = sum(len(j.get("followups") or []) for j in result.jobs if j.get("state") == "written")
     alerts = sum(len(j.get("critical") or []) for j in result.jobs if j.get("state") == "written")
     lines.append(f"\n{written}/{len(result.jobs)} reports written back in {result.seconds:.0f} s"
-                 f" ({alerts} critical-result alert(s))")
+                 f" ({alerts} critical-result alert(s), {followups} follow-up proposal(s))")
     return "\n".join(lines)
+
+
+def _followup(rec: dict) -> str:
+    """"ct, chest, in 3 mo (conditional)": what the proposal asks for, in a few words."""
+    parts = [rec.get("procedure") or "follow-up imaging"]
+    if rec.get("body_site"):
+        parts.append(rec["body_site"])
+    timing = rec.get("timing")
+    if isinstance(timing, dict):
+        span = f"{timing['low']}" if timing["low"] == timing["high"] else f"{timing['low']}-{timing['high']}"
+        parts.append(f"in {span} {timing['unit']}")
+    return ", ".join(parts) + (" (conditional)" if rec.get("conditional") else "")

@@ -80,7 +80,7 @@ def test_the_demo_prints_each_alert_and_counts_them() -> None:
     text = describe(DemoResult(server="http://fhir", jobs=[job], seconds=1.0))
     assert "ALERT critical: Pneumothorax (rule pneumothorax; act within 60 min; to the ordering provider)" in text
     assert "http://fhir/Communication/c1  (critical-result alert, abnormality_detection)" in text
-    assert text.endswith("1/1 reports written back in 1 s (1 critical-result alert(s))")
+    assert text.endswith("1/1 reports written back in 1 s (1 critical-result alert(s), 0 follow-up proposal(s))")
 
 
 def test_an_escalation_names_its_step_once_and_conforms() -> None:
