@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from integration.fhir.report import report_text
 from integration.fhir.transaction import ALERT_SYSTEM
 from integration.store import JobStore
 from tests.fhir_server import free_port
@@ -52,6 +53,7 @@ def test_alerts_go_out_once_and_ahead_of_routine_work_under_load(
         routing={"rules": [], "default_tasks": ["n_staging", "m_staging"]},
     )
     routine = make_reports(n_reports, "alert-load", server)
+    warm = make_reports(4, "alert-load-warm", server)  # routine too: no alert
     monkeypatch.setattr(harness, "STATED_STAGE", CRITICAL_STAGE)
     critical = make_reports(n_reports // 12, "alert-load-m1", server)
     order = list(routine)
@@ -74,23 +76,31 @@ def test_alerts_go_out_once_and_ahead_of_routine_work_under_load(
             return False
 
     wait_until(healthy, 60, "the intake to answer")
+    store = JobStore(f"sqlite:///{store_path(site)}")
+    # Warm-up: the worker has its model loaded and the scheduler runs before the burst, so the
+    # times below are the burst's, not the processes' start.
+    for r in warm:
+        assert requests.post(f"{base}/fhir/DiagnosticReport", json=r, headers=HEADERS, timeout=30).status_code == 202
+    wait_until(lambda: store.counts()["written"] == len(warm), 120, "the warm-up to be written")
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda r: requests.post(f"{base}/fhir/DiagnosticReport", json=r, headers=HEADERS,
                                                       timeout=60).status_code, order))
     assert codes == [202] * len(order)
-    store = JobStore(f"sqlite:///{store_path(site)}")
 
     def drained() -> bool:
         for s in services:
             s.check_alive()
-        return store.counts()["written"] == len(order)
+        return store.counts()["written"] == len(warm) + len(order)
 
     wait_until(drained, 900 if long_mode else 300, "every report to be written", interval=0.5)
 
-    jobs = {j.report_key.split("/", 1)[1]: j for j in store.jobs(limit=100_000)}
-    critical_ids = {r["id"] for r in critical}
+    jobs = {j.report_key.split("/", 1)[1]: j for j in store.jobs(limit=100_000)
+            if not j.report_key.split("/", 1)[1].startswith("alert-load-warm")}
+    # Every report that states M1c met the rule, and only those: the M1c wave and the routine
+    # reports made from the staging sample, whose own text states M1c.
+    critical_ids = {r["id"] for r in order if "M1c" in report_text(r)}
+    assert {r["id"] for r in critical} <= critical_ids
     alerted = {rid for rid, j in jobs.items() if j.priority > 0}
-    # Every report that states M1c, and only those, met the rule.
     assert alerted == critical_ids, (sorted(alerted - critical_ids)[:5], sorted(critical_ids - alerted)[:5])
     rows = {rid: store.job_alerts(jobs[rid].id) for rid in critical_ids}
     assert all(len(r) == 1 and r[0].rule == "distant-metastases" for r in rows.values())
@@ -108,11 +118,11 @@ def test_alerts_go_out_once_and_ahead_of_routine_work_under_load(
 
     to_alert = [(r[0].sent_at - jobs[rid].created_at).total_seconds() for rid, r in rows.items()]
     to_write = [(j.written_at - j.created_at).total_seconds() for rid, j in jobs.items() if rid not in critical_ids]
-    figures(reports=len(order), critical_reports=len(critical), alerts=len(comms),
+    figures(reports=len(order), critical_reports=len(critical_ids), alerts=len(comms),
             alert_p50_s=round(statistics.median(to_alert), 2), alert_p95_s=round(_quantile(to_alert, 0.95), 2),
             alert_max_s=round(max(to_alert), 2),
             routine_written_p50_s=round(statistics.median(to_write), 2),
             routine_written_p95_s=round(_quantile(to_write, 0.95), 2))
-    print(f"\nalert load: {len(order)} reports ({len(critical)} critical): intake to alert p50 "
+    print(f"\nalert load: {len(order)} reports ({len(critical_ids)} critical): intake to alert p50 "
           f"{statistics.median(to_alert):.1f} s, p95 {_quantile(to_alert, 0.95):.1f} s; routine reports written "
           f"p50 {statistics.median(to_write):.1f} s, p95 {_quantile(to_write, 0.95):.1f} s")
