@@ -36,7 +36,7 @@ from integration.inference.report_plan import ReportPlan, collect_results, plan_
 from integration.inference.router import Router
 from integration.inference.routing import check_routing
 from integration.mappings import load_mappings
-from integration.mappings.critical import critical_findings, write_priority
+from integration.mappings.critical import critical_findings, prior_tasks, record_prior, write_priority
 from integration.mappings.loader import load_rules
 from integration.settings import Settings
 from integration.store import Job, JobStore, PreviewFailure, State
@@ -200,6 +200,11 @@ class Worker:
                 if not out.result.parsed:
                     audit("inference.parse_failed", job=plan.job.id, task=task)
                 record_decision(plan.job.id, task, results[task])
+            needs_prior = prior_tasks(self.critical_rules) & set(results)
+            if needs_prior:
+                earlier = self.store.prior_report(plan.job)
+                if earlier is not None:
+                    record_prior(results, earlier.results, earlier.id, needs_prior)
             findings = critical_findings(results, self.critical_rules)
             for finding in findings:
                 # The rule and its category only: the finding's words stay in the store.

@@ -11,6 +11,11 @@ did not write it -- in the terms of the task's write kind, checked against the t
 * ``category`` (n_staging, m_staging): the ``value`` values;
 * ``changes`` (temporal_comparison): the ``change`` values (any changed finding).
 
+A ``category`` or ``rads`` rule may also name ``prior`` values: it is then met only when the
+patient's prior report (the worker's :meth:`~integration.store.JobStore.prior_report`) had one of
+them written for the same task -- "M1 where the prior said M0". The worker notes the prior's answer
+on the result (:func:`record_prior`), so every reader applies the rule the same way.
+
 Each rule has a ``category`` (critical, urgent, incidental_actionable), a ``recipient`` rule
 (the report's results interpreter, the ordering provider, or a configured team) and a time limit
 in minutes. :func:`critical_findings` applies the rules to a job's results; the job API shows the
@@ -54,6 +59,10 @@ class Condition(_Model):
     # label_status: not when the report itself states the finding's change as one of these
     # ("decreased small pneumothorax" is improved: known and treated, not a new critical result).
     unless_stated: tuple[str, ...] = ()
+    # category / rads: only when the patient's prior report's written answer to the same task was
+    # one of these ("M1 where the prior said M0": new distant disease). Without a prior report, or
+    # without a written answer in it, such a rule is not met.
+    prior: tuple[str, ...] = ()
 
 
 class Rule(_Model):
@@ -106,8 +115,10 @@ def condition_problems(rule: Rule) -> list[tuple[tuple[str, ...], str]]:
     if kind not in _CONDITION:
         return [(("when", "task"), f"{cond.task} writes {kind!r} answers, which no rule can test")]
     key = _CONDITION[kind]
-    used = {k for k in ("label", "status", "system", "category", "value", "change", "unless_stated") if getattr(cond, k)}
-    allowed = {key} | ({"label", "unless_stated"} if kind == "label_status" else {"system"} if kind == "rads" else set())
+    used = {k for k in ("label", "status", "system", "category", "value", "change", "unless_stated", "prior")
+            if getattr(cond, k)}
+    allowed = {key} | ({"label", "unless_stated"} if kind == "label_status" else {"system", "prior"} if kind == "rads"
+                       else {"prior"} if kind == "category" else set())
     out = [(("when", k), f"not a condition of a {kind} task ({cond.task})") for k in sorted(used - allowed)]
     vocab = task.vocabulary
     if kind == "label_status":
@@ -132,6 +143,10 @@ def condition_problems(rule: Rule) -> list[tuple[tuple[str, ...], str]]:
     for v in values:
         if known and v not in known:
             out.append((("when", key), f"{v!r} is not one of {', '.join(known)}"))
+    if kind in ("category", "rads"):
+        for v in cond.prior:
+            if known and v not in known:
+                out.append((("when", "prior"), f"{v!r} is not one of {', '.join(known)}"))
     return out
 
 
@@ -180,6 +195,33 @@ def _written(record: Any) -> Any:
     return record.get("value")
 
 
+def prior_tasks(rules: tuple[Rule, ...]) -> set[str]:
+    """The tasks whose rules compare with the patient's prior report."""
+    return {r.when.task for r in rules if r.when.prior}
+
+
+def record_prior(results: dict[str, Any], prior_results: dict[str, Any] | None, prior_job: str,
+                 tasks: set[str]) -> None:
+    """Note on each result of ``tasks`` what the prior report's job wrote for the same task
+    (``prior_value``, ``prior_job``), so that every reader of the results -- the worker, the job
+    API, the write-back -- meets the same rules without reading the prior again."""
+    for task in tasks:
+        record = results.get(task)
+        value = _written((prior_results or {}).get(task))
+        if isinstance(record, dict) and value is not None:
+            record["prior_value"] = value
+            record["prior_job"] = prior_job
+
+
+def _prior_met(cond: Condition, record: dict[str, Any], kind: str) -> bool:
+    if not cond.prior:
+        return True
+    prior = record.get("prior_value")
+    if kind == "rads":
+        return isinstance(prior, dict) and prior.get("system") == cond.system and prior.get("category") in cond.prior
+    return isinstance(prior, str) and prior in cond.prior
+
+
 def critical_findings(results: dict[str, Any] | None, rules: tuple[Rule, ...]) -> list[Finding]:
     """The rules a job's written results meet, most urgent category first (rules in file order
     within a category)."""
@@ -198,10 +240,11 @@ def critical_findings(results: dict[str, Any] | None, rules: tuple[Rule, ...]) -
                 key = f"label:{cond.label}"
                 out.append(Finding(rule, cond.task, str(cond.label), evidence.get(key) or [], key))
         elif kind == "rads" and isinstance(value, dict):
-            if value.get("system") == cond.system and value.get("category") in cond.category:
+            if value.get("system") == cond.system and value.get("category") in cond.category \
+                    and _prior_met(cond, record, kind):
                 out.append(Finding(rule, cond.task, f"{cond.system} {value['category']}", _all(evidence), "assessment"))
         elif kind == "category" and isinstance(value, str):
-            if value in cond.value:
+            if value in cond.value and _prior_met(cond, record, kind):
                 out.append(Finding(rule, cond.task, value, _all(evidence), "category"))
         elif kind == "changes" and isinstance(value, list):
             for item in value:

@@ -192,3 +192,90 @@ def test_unless_stated_takes_change_words_only(tmp_path) -> None:
         "when": {"task": "abnormality_detection", "label": "Pneumothorax", "status": ["positive"],
                  "unless_stated": ["smaller"]}}]}))
     assert any("'smaller' is not a change" in p for p in load_rules_file(path)[1])
+
+
+def test_a_rule_can_compare_with_the_prior_report() -> None:
+    from integration.mappings.critical import (
+        Condition,
+        Rule,
+        condition_problems,
+        critical_findings,
+        prior_tasks,
+        record_prior,
+    )
+
+    rule = Rule(id="new-m1", category="urgent", recipient="ordering_provider", within_minutes=480, source="test",
+                when=Condition(task="m_staging", value=("M1", "M1a", "M1b", "M1c"), prior=("M0",)))
+    assert condition_problems(rule) == [] and prior_tasks((rule,)) == {"m_staging"}
+
+    def now_m1c() -> dict:
+        return {"m_staging": {"value": "M1c", "parsed": True, "evidence": {}}}
+
+    # No prior report, or one with nothing written for the task: not met.
+    assert critical_findings(now_m1c(), (rule,)) == []
+    results = now_m1c()
+    record_prior(results, {"m_staging": {"value": "M0", "parsed": True, "abstained": True}}, "p0", {"m_staging"})
+    assert "prior_value" not in results["m_staging"] and critical_findings(results, (rule,)) == []
+    # The prior said M1 already: not new.
+    results = now_m1c()
+    record_prior(results, {"m_staging": {"value": "M1", "parsed": True}}, "p1", {"m_staging"})
+    assert critical_findings(results, (rule,)) == []
+    # The prior said M0: met, and the result says which prior job it compared with.
+    results = now_m1c()
+    record_prior(results, {"m_staging": {"value": "M0", "parsed": True}}, "p2", {"m_staging"})
+    [finding] = critical_findings(results, (rule,))
+    assert finding.rule.id == "new-m1" and results["m_staging"]["prior_job"] == "p2"
+
+    # RADS: the prior's category of the same system.
+    rads = Rule(id="lr5-new", category="urgent", recipient="ordering_provider", within_minutes=480, source="test",
+                when=Condition(task="rads_assignment", system="LI-RADS", category=("LR-5",), prior=("LR-3", "LR-4")))
+    assert condition_problems(rads) == []
+    results = {"rads_assignment": {"value": {"system": "LI-RADS", "category": "LR-5"}, "parsed": True}}
+    record_prior(results, {"rads_assignment": {"value": {"system": "LI-RADS", "category": "LR-4"}, "parsed": True}},
+                 "p3", {"rads_assignment"})
+    assert [f.rule.id for f in critical_findings(results, (rads,))] == ["lr5-new"]
+
+    # Not for label_status rules, and only known values.
+    bad = Rule(id="x", category="urgent", recipient="ordering_provider", within_minutes=5, source="t",
+               when=Condition(task="abnormality_detection", label="Pneumothorax", status=("positive",), prior=("M0",)))
+    assert any(loc == ("when", "prior") for loc, _ in condition_problems(bad))
+    wrong = Rule(id="y", category="urgent", recipient="ordering_provider", within_minutes=5, source="t",
+                 when=Condition(task="m_staging", value=("M1",), prior=("M9",)))
+    assert any("'M9'" in problem for _, problem in condition_problems(wrong))
+
+
+def test_the_worker_compares_with_the_patients_prior_report(tmp_path, tiny_qwen2) -> None:
+    import shutil
+
+    from integration import compose
+    from integration.samples import diagnostic_report, sample_reports
+
+    mappings = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", mappings)
+    (mappings / RULES_PATH).write_text(yaml.safe_dump({"rules": [{
+        "id": "new-distant-metastases", "category": "urgent", "recipient": "ordering_provider", "within_minutes": 480,
+        "source": "test", "when": {"task": "m_staging", "value": ["M1", "M1a", "M1b", "M1c"], "prior": ["M0"]}}]}))
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "inference": {"bundles": {"tiny": str(tiny_qwen2)}, "default_bundle": "tiny", "threads": 1},
+        "store": {"url": f"sqlite:///{tmp_path / 'jobs.sqlite'}"},
+        "writeback": {"mappings_dir": str(mappings)},
+        "routing": {"rules": [], "default_tasks": ["m_staging"]},
+    }))
+    settings = load_settings(site, environ={})
+    store = compose.open_store(settings)
+    staging = sample_reports()[8]  # sample-ct-staging: states M1c
+    before = diagnostic_report({**staging, "text": "FINDINGS: Right upper lobe mass.\nIMPRESSION: Clinical stage "
+                                                   "cT2a N1 M0. No distant metastases."})
+    before["id"] = "staging-before"
+    now = diagnostic_report(staging)
+    first, _ = store.submit(before, correlation_id="c1")
+    assert compose.worker(settings, store, owner="w").run_once() == 1
+    second, _ = store.submit(now, correlation_id="c2")
+    assert compose.worker(settings, store, owner="w").run_once() == 1
+    first, second = store.get(first.id), store.get(second.id)
+    assert first.results["m_staging"]["value"] == "M0" and first.priority == 0
+    assert second.results["m_staging"]["value"] == "M1c"
+    assert (second.results["m_staging"]["prior_value"], second.results["m_staging"]["prior_job"]) == ("M0", first.id)
+    assert second.priority == 2  # urgent: the early wake writes it
+    store.close()
