@@ -31,6 +31,20 @@ class SentAlert:
     escalate_to: list[str]
 
 
+def check_interval(within_minutes: int) -> dt.timedelta:
+    """How often an open alert is read back: a twelfth of its time limit, from a minute to an hour
+    (a 60-minute alert every 5 minutes, a 3-day one hourly), so that a site with many open alerts
+    of days does not read each one from the EHR every minute."""
+    return dt.timedelta(seconds=min(3600, max(60, within_minutes * 5)))
+
+
+def next_check(now: dt.datetime, due_at: dt.datetime, within_minutes: int) -> dt.datetime:
+    """The next read after ``now``: one interval on, but never past the limit (the escalation
+    waits for no interval)."""
+    later = now + check_interval(within_minutes)
+    return min(later, due_at) if now < due_at else later
+
+
 def record_sent(s: Session, job_id: str, report_key: str, sent: Iterable[SentAlert], now: dt.datetime) -> None:
     """In the write's own transaction: the job's alerts become open rows (once: a replayed write
     finds them there), and every open alert of the report's other versions is withdrawn -- the
@@ -45,12 +59,23 @@ def record_sent(s: Session, job_id: str, report_key: str, sent: Iterable[SentAle
                     step=0, chain=a.identifier, escalate_to=list(a.escalate_to), recipient_key=a.recipient_key,
                     recipient=a.recipient, communication=a.communication, within_minutes=a.within_minutes,
                     sent_at=now, due_at=now + dt.timedelta(minutes=a.within_minutes),
+                    check_at=next_check(now, now + dt.timedelta(minutes=a.within_minutes), a.within_minutes),
                     state=AlertState.OPEN.value))
 
 
-def open_alerts(s: Session, limit: int) -> list[Alert]:
-    return list(s.scalars(select(Alert).where(Alert.state == AlertState.OPEN.value)
-                          .order_by(Alert.due_at).limit(limit)).all())
+def open_alerts(s: Session, limit: int, due_by: dt.datetime | None = None) -> list[Alert]:
+    """Open alerts, the one to read first first; ``due_by``: only those whose read is due by then."""
+    q = select(Alert).where(Alert.state == AlertState.OPEN.value)
+    if due_by is not None:
+        q = q.where(Alert.check_at <= due_by)
+    return list(s.scalars(q.order_by(Alert.check_at).limit(limit)).all())
+
+
+def checked(s: Session, alert_id: str, now: dt.datetime) -> None:
+    """Read back and still open: the next read is one interval on."""
+    alert = s.get(Alert, alert_id)
+    if alert is not None and alert.state == AlertState.OPEN.value:
+        alert.check_at = next_check(now, alert.due_at, alert.within_minutes)
 
 
 def close(s: Session, alert_id: str, state: AlertState, closed_by: str | None, now: dt.datetime) -> bool:
@@ -70,7 +95,9 @@ def escalate(s: Session, old: Alert, new_id: str, recipient_key: str, recipient:
                     step=old.step + 1, chain=old.chain, escalate_to=list(rest),
                     recipient_key=recipient_key, recipient=recipient, communication=communication,
                     within_minutes=old.within_minutes, sent_at=now,
-                    due_at=now + dt.timedelta(minutes=old.within_minutes), state=AlertState.OPEN.value))
+                    due_at=now + dt.timedelta(minutes=old.within_minutes),
+                    check_at=next_check(now, now + dt.timedelta(minutes=old.within_minutes), old.within_minutes),
+                    state=AlertState.OPEN.value))
     return True
 
 

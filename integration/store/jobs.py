@@ -683,10 +683,15 @@ class JobStore:
 
     # -- critical-result alerts (integration/writeback/alerts.py) ---------------------------
 
-    def open_alerts(self, limit: int = 100) -> list[Alert]:
-        """Open alerts, the one due first first."""
+    def open_alerts(self, limit: int = 100, due_by: dt.datetime | None = None) -> list[Alert]:
+        """Open alerts, the one to read first first; ``due_by``: only those whose read is due."""
         with self.Session() as s:
-            return alert_rows.open_alerts(s, limit)
+            return alert_rows.open_alerts(s, limit, due_by)
+
+    def alert_checked(self, alert_id: str, now: dt.datetime | None = None) -> None:
+        """An open alert was read back and stays open: schedule its next read."""
+        with self.Session.begin() as s:
+            alert_rows.checked(s, alert_id, now or utcnow())
 
     def close_alert(self, alert_id: str, state: AlertState, closed_by: str | None) -> bool:
         """Close an open alert (acknowledged, unanswered); False when it was no longer open."""

@@ -201,7 +201,7 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        Index("ix_alerts_state_due", "state", "due_at"),
+        Index("ix_alerts_state_check", "state", "check_at"),
         Index("ix_alerts_report_key", "report_key"),
     )
 
@@ -222,6 +222,9 @@ class Alert(Base):
     within_minutes: Mapped[int] = mapped_column(Integer)
     sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # When the watcher next reads it back from the EHR: often for a short limit, hourly at most for
+    # one of days (integration/store/alerts.py, check_interval), and at the limit itself.
+    check_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     state: Mapped[str] = mapped_column(String(16), default=AlertState.OPEN.value)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # How it was closed: "received" / "reply" (acknowledged), the withdrawing job, ...

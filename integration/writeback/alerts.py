@@ -2,7 +2,8 @@
 
 The write-back sends an alert (a Communication) with the results it is about; the store keeps it
 open from that write on (integration/store/alerts.py). On its ``alert_check_seconds`` interval the
-scheduler reads each open alert back from the EHR and
+scheduler reads back each open alert whose read is due -- every twelfth of its time limit, from a
+minute to an hour, and at the limit itself (``check_interval``) -- and
 
 * closes it as **acknowledged** when the EHR shows it was (``writeback.alert_acknowledged_by``:
   ``received`` -- the Communication's ``received`` is set; ``reply`` -- a Communication of the
@@ -129,7 +130,7 @@ def watch_alerts(store: JobStore, client: FhirClient, settings: WritebackSetting
     """Check every open alert once (see the module docstring). ``now`` decides what is overdue."""
     now = now or utcnow()
     counts = AlertCounts()
-    for alert in store.open_alerts(CHECK_BATCH):
+    for alert in store.open_alerts(CHECK_BATCH, due_by=now):
         if keep_going is not None and not keep_going():
             break
         counts.checked += 1
@@ -151,6 +152,8 @@ def watch_alerts(store: JobStore, client: FhirClient, settings: WritebackSetting
                 _close(store, alert, AlertState.ACKNOWLEDGED, how, counts, now)
             elif now >= alert.due_at:
                 _escalate(store, client, settings, alert, comm, counts, now)
+            else:
+                store.alert_checked(alert.id, now)
         except WritebackError as exc:
             if exc.status in (404, 410):
                 _close(store, alert, AlertState.WITHDRAWN, "gone", counts, now)

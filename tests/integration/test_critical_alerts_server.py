@@ -145,9 +145,13 @@ def test_an_unacknowledged_alert_escalates_after_its_limit_then_a_received_one_c
     assert write_due(store, client, mappings, "s1", settings).written == 1
     [first] = store.job_alerts(job.id)
 
-    # Within the limit and not acknowledged: nothing happens.
-    assert watch_alerts(store, client, settings).as_dict() == {
+    # Read back every twelfth of its limit (5 minutes for 60), not on every check.
+    assert watch_alerts(store, client, settings).checked == 0
+    assert first.check_at - first.sent_at == dt.timedelta(minutes=5)
+    # Within the limit and not acknowledged: nothing happens but the next read being scheduled.
+    assert watch_alerts(store, client, settings, now=first.check_at).as_dict() == {
         "checked": 1, "acknowledged": 0, "escalated": 0, "unanswered": 0, "withdrawn": 0, "unreachable": 0}
+    assert store.job_alerts(job.id)[0].check_at == first.check_at + dt.timedelta(minutes=5)
     # Past it: the results interpreter, the rule's next recipient, is alerted. Before that, a
     # scheduler was killed after the server wrote this escalation but before the store heard of
     # it: the check finds it by its identifier and writes none twice.
@@ -189,7 +193,7 @@ def test_a_reply_acknowledges_and_nobody_left_means_unanswered(fhir_server, stor
     fhir_server.put({"resourceType": "Communication", "id": f"reply-{job.id[:8]}", "status": "completed", "subject": report["subject"],
                       "sent": "2099-01-01T00:00:00Z", "inResponseTo": [{"reference": alert.communication}],
                       "payload": [{"contentString": "Seen, chest tube placed."}]})
-    assert watch_alerts(store, client, wb_settings()).acknowledged == 1
+    assert watch_alerts(store, client, wb_settings(), now=alert.check_at).acknowledged == 1
     assert store.job_alerts(job.id)[0].closed_by == "reply"
 
     # The shipped rule escalates to nobody: past the limit it is unanswered, and counted.

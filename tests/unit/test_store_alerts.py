@@ -73,3 +73,19 @@ def test_an_alert_escalates_and_closes_only_while_open(store) -> None:
     assert not store.close_alert("b2", AlertState.UNANSWERED, "no-one-left")
     assert [a.state for a in store.job_alerts(job.id)] == [AlertState.ESCALATED.value, AlertState.ACKNOWLEDGED.value]
     assert store.get(job.id).state == State.WRITTEN.value
+
+
+def test_open_alerts_are_read_back_by_their_limit_not_every_minute() -> None:
+    import datetime as dt
+
+    from integration.store.alerts import check_interval, next_check
+
+    assert check_interval(60) == dt.timedelta(minutes=5)  # a critical alert: every 5 minutes
+    assert check_interval(4320) == dt.timedelta(hours=1)  # one of 3 days: hourly, not 4,320 reads
+    assert check_interval(5) == dt.timedelta(minutes=1)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    due = t0 + dt.timedelta(minutes=60)
+    assert next_check(t0, due, 60) == t0 + dt.timedelta(minutes=5)
+    # Never past the limit: the escalation is not delayed by the interval.
+    assert next_check(due - dt.timedelta(minutes=2), due, 60) == due
+    assert next_check(due + dt.timedelta(minutes=1), due, 60) == due + dt.timedelta(minutes=6)

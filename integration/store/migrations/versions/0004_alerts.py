@@ -40,12 +40,13 @@ def upgrade() -> None:
         sa.Column("within_minutes", sa.Integer(), nullable=False),
         sa.Column("sent_at", sa.DateTime(), nullable=False),
         sa.Column("due_at", sa.DateTime(), nullable=False),
+        sa.Column("check_at", sa.DateTime(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("closed_at", sa.DateTime(), nullable=True),
         sa.Column("closed_by", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_alerts_state_due", "alerts", ["state", "due_at"], unique=False)
+    op.create_index("ix_alerts_state_check", "alerts", ["state", "check_at"], unique=False)
     op.create_index("ix_alerts_report_key", "alerts", ["report_key"], unique=False)
     op.create_index(op.f("ix_alerts_job_id"), "alerts", ["job_id"], unique=False)
 
@@ -53,7 +54,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_alerts_job_id"), table_name="alerts")
     op.drop_index("ix_alerts_report_key", table_name="alerts")
-    op.drop_index("ix_alerts_state_due", table_name="alerts")
+    op.drop_index("ix_alerts_state_check", table_name="alerts")
     op.drop_table("alerts")
     op.drop_index("ix_jobs_state_priority", table_name="jobs")
     with op.batch_alter_table("jobs") as batch:
