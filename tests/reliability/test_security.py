@@ -130,19 +130,22 @@ ENDPOINTS = [
     ("bundle", "post", "/fhir", lambda: {"resourceType": "Bundle", "type": "batch",
                                          "entry": [{"resource": report()}]}, FHIR_JSON, "intake"),
     ("job", "get", "/jobs/" + "0" * 32, None, None, "jobs:read"),
+    # Every client's jobs: for operators only.
+    ("job-list", "get", "/jobs", None, None, "admin"),
     # text/plain: a 415 once past auth, so no model is loaded for the test.
     ("preview", "post", "/fhir/DiagnosticReport/$preview", lambda: report(), "text/plain", "preview"),
 ]
 GRANTS = {
-    FULL: {"intake", "jobs:read", "preview"},
-    FILE_FULL: {"intake", "jobs:read", "preview"},
-    ADMIN: {"intake", "jobs:read", "preview"},
+    FULL: {"intake", "jobs:read", "preview", "admin"},  # a token listed without scopes has them all
+    FILE_FULL: {"intake", "jobs:read", "preview", "admin"},
+    ADMIN: {"intake", "jobs:read", "preview", "admin"},
     INTAKE: {"intake"},
     JOBS: {"jobs:read"},
     PREVIEW: {"preview"},
     FILE_SCOPED: {"intake", "jobs:read"},
 }
-ALLOWED_STATUS = {"push": {202}, "rest-hook": {202}, "bundle": {202}, "job": {404}, "preview": {415}}
+ALLOWED_STATUS = {"push": {202}, "rest-hook": {202}, "bundle": {202}, "job": {404}, "job-list": {200},
+                  "preview": {415}}
 
 
 def call(client, name, method, path, make, ctype, headers):

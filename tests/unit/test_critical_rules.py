@@ -279,3 +279,35 @@ def test_the_worker_compares_with_the_patients_prior_report(tmp_path, tiny_qwen2
     assert (second.results["m_staging"]["prior_value"], second.results["m_staging"]["prior_job"]) == ("M0", first.id)
     assert second.priority == 2  # urgent: the early wake writes it
     store.close()
+
+
+def test_the_job_list_puts_critical_results_first_and_needs_admin(tmp_path) -> None:
+    admin, reader = "list-admin-token", "list-reader-token"
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "store": {"url": f"sqlite:///{tmp_path / 'jobs.sqlite'}"},
+        "intake": {"auth": {"mode": "token", "tokens": [
+            {"sha256": hashlib.sha256(admin.encode()).hexdigest(), "scopes": ["admin"]},
+            {"sha256": hashlib.sha256(reader.encode()).hexdigest(), "scopes": ["jobs:read"]}]}},
+        "audit": {"file": None},
+    }))
+    settings = load_settings(site, environ={})
+    store = JobStore(settings.store.url)
+    reports = sample_diagnostic_reports()
+    ids = []
+    for report, results, priority in ((reports[0], {"m_staging": _record("M0")}, 0),
+                                      (reports[1], {"m_staging": _record("M1a")}, 1),
+                                      (reports[2], {"abnormality_detection": _record({"Pneumothorax": "positive"})}, 3)):
+        job, _ = store.submit(report, correlation_id="c")
+        [claimed] = store.claim_for_inference("w", 1, 60)
+        assert store.finish_inference(claimed.id, "w", list(results), results, priority)
+        ids.append(job.id)
+    http = create_app(settings, store).test_client()
+    assert http.get("/jobs", headers={"Authorization": f"Bearer {reader}"}).status_code == 403
+    body = http.get("/jobs", headers={"Authorization": f"Bearer {admin}"}).get_json()
+    assert [j["id"] for j in body["jobs"]] == [ids[2], ids[1], ids[0]] and body["count"] == 3
+    assert body["jobs"][0]["critical"] == [{"rule": "pneumothorax", "category": "critical", "item": "Pneumothorax"}]
+    assert http.get("/jobs?state=written", headers={"Authorization": f"Bearer {admin}"}).get_json()["count"] == 0
+    assert http.get("/jobs?limit=0", headers={"Authorization": f"Bearer {admin}"}).status_code == 400
+    assert http.get("/jobs?state=nope", headers={"Authorization": f"Bearer {admin}"}).status_code == 400
+    store.close()
