@@ -521,6 +521,9 @@ class _Builder:
         """A Flag on the patient for a met rule that asks for one: what an EHR shows as a banner
         while the chart is open. Withdrawn with the report version like the alert."""
         rule = finding.rule
+        subject = self._reference("subject")
+        if not subject:
+            return  # R4 Flag.subject is required
         ident = _sha256("flag", alert_ident)
         flag: dict[str, Any] = {
             "resourceType": "Flag",
@@ -531,9 +534,7 @@ class _Builder:
             "code": {"text": f"{ALERT_WORDS[rule.category]} (AI-detected, preliminary): {finding.item} "
                              f"(rule {rule.id})"},
         }
-        subject = self._reference("subject")
-        if subject:
-            flag["subject"] = subject
+        flag["subject"] = subject
         flag["period"] = {"start": _instant(self.now)}
         encounter = self._reference("encounter")
         if encounter:
@@ -550,8 +551,9 @@ class _Builder:
         report's date, the sentence as evidence. A proposal for the ordering clinician to act on,
         never an order."""
         evidence = [e for e in rec.get("evidence") or [] if isinstance(e, dict)]
-        if not evidence:
-            return
+        subject = self._reference("subject")
+        if not evidence or not subject:
+            return  # R4 ServiceRequest.subject is required: no patient, no proposal
         where = (evidence[0].get("offset"), evidence[0].get("length"))
         ident = _sha256("followup", self.job.report_key, self.job.report_version, where, rec.get("procedure"))
         if ident in self.seen_identifiers:
@@ -567,9 +569,7 @@ class _Builder:
             "category": [codes.categories[procedure.category].fhir()],
             "code": procedure.concept().fhir(),
         }
-        subject = self._reference("subject")
-        if subject:
-            sr["subject"] = subject
+        sr["subject"] = subject
         encounter = self._reference("encounter")
         if encounter:
             sr["encounter"] = encounter

@@ -42,7 +42,9 @@ class FollowupCodes(BaseModel):
     body_sites: dict[str, Concept]
 
     def procedure(self, key: str | None) -> Procedure:
-        return self.procedures[key or UNNAMED]
+        """The key's procedure; a key the file does not have (a job stored by another version of
+        the extractor) is written as follow-up imaging rather than failing the write."""
+        return self.procedures.get(key or UNNAMED) or self.procedures[UNNAMED]
 
 
 def load_followup_file(path: Path) -> tuple[FollowupCodes | None, list[str]]:

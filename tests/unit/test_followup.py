@@ -124,3 +124,25 @@ def test_a_codes_file_that_misses_or_invents_a_key_is_refused(tmp_path) -> None:
     assert codes is None
     assert any("procedures.fluoro" in p and "not a key the extractor reads" in p for p in problems)
     assert any("procedures.fluoroscopy" in p and "missing" in p for p in problems)
+
+
+def test_a_proposal_needs_a_patient_and_an_unknown_key_is_follow_up_imaging() -> None:
+    import copy
+    from types import SimpleNamespace
+
+    from integration.fhir.conformance import check_bundle
+    from integration.fhir.transaction import plan_transaction
+    from integration.mappings import load_mappings
+    from integration.samples import sample_diagnostic_reports
+
+    mappings = load_mappings(ROOT / "mappings")
+    report = copy.deepcopy(sample_diagnostic_reports()[3])
+    rec = {"procedure": "retired-key", "body_site": "chest", "timing": {"low": 3, "high": 3, "unit": "mo"},
+           "conditional": False, "evidence": [{"offset": 0, "length": 10, "text": "Recommend CT."}]}
+    job = SimpleNamespace(resource=report, report_key=f"DiagnosticReport/{report['id']}", report_version="1",
+                          results={}, followups=[rec], supersedes=None, id="j", correlation_id="c")
+    plan = plan_transaction(job, mappings)
+    [sr] = [e["resource"] for e in plan.bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
+    assert sr["code"] == {"text": "Follow-up imaging"} and check_bundle(plan.bundle) == []
+    report.pop("subject")
+    assert plan_transaction(job, mappings).bundle["entry"] == []
