@@ -57,12 +57,17 @@ DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "radlite-mini"
               help="Start from this LoRA adapter's weights (same rank, alpha and targets), e.g. a second stage.")
 @click.option("--group-by-length", default=16, show_default=True,
               help="Draw this many batches at once and batch examples of similar length (1 = off).")
+@click.option("--keep-task", "keep_tasks", multiple=True,
+              help="Do not train this task: hold its answers to the --init-adapter's (a KL term on its "
+                   "rows; repeatable).")
+@click.option("--keep-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Weight of that KL term (0 = off).")
 @click.option("--option-weight", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Loss weight on a slot answer's decision tokens that are not the slot default "
                    "(abnormality checklist: a finding present or uncertain).")
 def train_cmd(base_dir, data_dir, out, rank, alpha, dropout, steps, batch_size, grad_accum, lr, max_len,
               tasks, task_weights, seed, threads, bf16, checkpoint_every, init_adapter, group_by_length,
-              option_weight) -> None:
+              option_weight, keep_tasks, keep_weight) -> None:
     """Multi-task LoRA fine-tuning (resumes from OUT/checkpoint if present)."""
     from training.train import TrainConfig, train  # noqa: PLC0415 -- ctranslate2 (via training.*): off CLI start-up
 
@@ -78,7 +83,7 @@ def train_cmd(base_dir, data_dir, out, rank, alpha, dropout, steps, batch_size, 
                       steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_len=max_len,
                       tasks=tuple(tasks), task_weights=weights, seed=seed, threads=threads, bf16=bf16,
                       checkpoint_every=checkpoint_every, group_by_length=group_by_length, init_adapter=init_adapter,
-                      option_weight=option_weight)
+                      option_weight=option_weight, keep_tasks=tuple(keep_tasks), keep_weight=keep_weight)
     try:
         adapter = train(cfg)
     except (FileNotFoundError, ValueError) as exc:

@@ -65,6 +65,13 @@ class TrainConfig:
     # ranked Pleural Other at AP 0.19 on its own training reports). Weighted mean, so the loss
     # scale stays comparable.
     option_weight: float = 1.0
+    # Keep these tasks where the starting adapter (init_adapter) has them: their rows are not
+    # trained on; a KL term (weight keep_weight) holds their answer-token distributions to the
+    # starting adapter's ("learning without forgetting", Li & Hoiem 2016) while the other tasks
+    # learn. Why: continuations that lifted one task (abnormality) cost another's own answers (M
+    # staging) at every step size tried, and more M rows made M worse (docs/model.md, stages 3c-3e).
+    keep_tasks: tuple[str, ...] = ()
+    keep_weight: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -161,7 +168,7 @@ class TaskBalancedSampler:
 def collate(batch: list[Example], pad_id: int):
     import torch  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
 
-    width = max(len(ids) for ids, _, _ in batch)
+    width = max(len(example[0]) for example in batch)
     input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), -100, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -174,24 +181,60 @@ def collate(batch: list[Example], pad_id: int):
     return input_ids, labels, mask, weights
 
 
-def answer_loss(model: Any, input_ids, labels, mask, weights=None):
-    """Cross-entropy on the answer tokens only (a weighted mean when ``weights`` is given),
-    computing logits only where they are needed.
+def answer_logits(model: Any, input_ids, labels, mask):
+    """(logits, targets, answer mask) at the answer tokens only, row by row.
 
     The vocabulary projection is a fifth of a small model's compute and most of its activation
     memory (49k logits per token); the prompt positions never need it.
     """
-    import torch.nn.functional as F  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
-
     causal = model.get_base_model()
     hidden = causal.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
     target = labels[:, 1:]
-    keep = target != -100
-    logits = causal.lm_head(hidden[:, :-1][keep])
+    answer = target != -100
+    return causal.lm_head(hidden[:, :-1][answer]), target[answer], answer
+
+
+def answer_loss(model: Any, input_ids, labels, mask, weights=None):
+    """Cross-entropy on the answer tokens only (a weighted mean when ``weights`` is given)."""
+    return _cross_entropy(*answer_logits(model, input_ids, labels, mask), weights)
+
+
+def _cross_entropy(logits, target, answer, weights=None):
+    import torch.nn.functional as F  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
+
     if weights is None:
-        return F.cross_entropy(logits.float(), target[keep])
-    w = weights[:, 1:][keep]
-    return (F.cross_entropy(logits.float(), target[keep], reduction="none") * w).sum() / w.sum()
+        return F.cross_entropy(logits.float(), target)
+    w = weights[:, 1:][answer]
+    return (F.cross_entropy(logits.float(), target, reduction="none") * w).sum() / w.sum()
+
+
+def keep_divergence(student_logits, teacher_logits):
+    """KL(teacher || student) per answer token, averaged: how far the student's answer
+    distributions moved from the starting adapter's."""
+    import torch.nn.functional as F  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
+
+    return F.kl_div(F.log_softmax(student_logits.float(), -1), F.log_softmax(teacher_logits.float(), -1),
+                    log_target=True, reduction="batchmean")
+
+
+def teacher_logits(model: Any, teacher_state: dict[str, Any], input_ids, labels, mask):
+    """The starting adapter's answer-token logits: its weights swapped in for one forward pass
+    without gradients (LoRA weights are small: a copy costs nothing next to the pass), then the
+    student's put back, in place, so the optimizer keeps its parameters."""
+    import torch  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
+    from peft import set_peft_model_state_dict  # noqa: PLC0415 -- peft (the train extra, ~2 s): only when used
+    from peft.utils import get_peft_model_state_dict  # noqa: PLC0415 -- peft (the train extra, ~2 s): only when used
+
+    student = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+    was_training = model.training
+    model.eval()  # no LoRA dropout: the teacher's distribution, not a noisy sample of it
+    try:
+        set_peft_model_state_dict(model, teacher_state)
+        with torch.no_grad():
+            return answer_logits(model, input_ids, labels, mask)[0]
+    finally:
+        set_peft_model_state_dict(model, student)
+        model.train(was_training)
 
 
 def load_init_adapter(model: Any, cfg: TrainConfig) -> str:
@@ -238,6 +281,7 @@ def cpu_has_native_bf16() -> bool:
 def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """Train and return the folder of the final adapter (``<out>/adapter``)."""
     import torch  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
+    import torch.nn.functional as F  # noqa: PLC0415 -- torch (the train extra, ~1 s): only when used
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict  # noqa: PLC0415 -- peft (the train extra, ~2 s): only when used
     from peft.utils import get_peft_model_state_dict  # noqa: PLC0415 -- peft (the train extra, ~2 s): only when used
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 -- transformers (~0.4 s): only when used
@@ -268,9 +312,17 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         by_task.setdefault(row["task"], []).append(row)
     if not by_task:
         raise ValueError(f"no training examples in {cfg.data}")
-    sampler = TaskBalancedSampler(by_task, cfg.seed, lambda row: encode(tokenizer, row, end_id, cfg.option_weight),
-                                  cfg.max_len,
-                                  cfg.task_weights)
+    unknown = set(cfg.keep_tasks) - set(by_task)
+    if unknown:
+        raise ValueError(f"keep tasks with no training rows: {sorted(unknown)}")
+    if cfg.keep_weight > 0 and not cfg.init_adapter:
+        raise ValueError("keep_weight needs init_adapter: the adapter whose answers are kept")
+    keep_tasks = frozenset(cfg.keep_tasks) if cfg.keep_weight > 0 else frozenset()
+    # An example is (ids, labels, weights, kept: whether its task is held to the starting adapter).
+    sampler = TaskBalancedSampler(
+        by_task, cfg.seed,
+        lambda row: (*encode(tokenizer, row, end_id, cfg.option_weight), row["task"] in keep_tasks),
+        cfg.max_len, cfg.task_weights)
 
     # -- model ---------------------------------------------------------------------------------
     model = AutoModelForCausalLM.from_pretrained(cfg.base, dtype=torch.float32)
@@ -283,6 +335,9 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     )
     model = get_peft_model(model, lora).to(device)
     init_sha256 = load_init_adapter(model, cfg) if cfg.init_adapter else None
+    # The starting adapter's weights, the teacher of the kept tasks.
+    teacher_state = ({k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+                     if keep_tasks else None)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -314,15 +369,37 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     batches = sampler.batches(cfg.batch_size, cfg.group_by_length)
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc="train")
     losses: list[float] = []
+    keep_losses: list[float] = []  # the KL term on kept rows, for loss.jsonl
     t0 = time.time()
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         total = 0.0
         for _ in range(cfg.grad_accum):
-            input_ids, labels, mask, weights = (t.to(device) for t in collate(next(batches), pad_id))
+            batch = next(batches)
+            kept = torch.tensor([bool(example[3]) for example in batch], device=device)
+            input_ids, labels, mask, weights = (t.to(device) for t in collate([e[:3] for e in batch], pad_id))
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss = answer_loss(model, input_ids, labels, mask, weights) / cfg.grad_accum
+                teacher = None
+                if teacher_state is not None and bool(kept.any()):
+                    # Before the student's pass: swapping weights in place after it would change
+                    # tensors its backward needs.
+                    teacher = teacher_logits(model, teacher_state, input_ids[kept], labels[kept], mask[kept])
+                logits, target, answer = answer_logits(model, input_ids, labels, mask)
+                # Answer tokens are taken row by row: which of them belong to kept rows.
+                kept_tokens = kept[answer.nonzero()[:, 0]]
+                learn = ~kept_tokens
+                loss = logits.sum() * 0.0  # a batch of kept rows only has no cross-entropy term
+                if bool(learn.any()):
+                    w = weights[:, 1:][answer][learn]
+                    loss = loss + (F.cross_entropy(logits[learn].float(), target[learn], reduction="none") * w).sum() / w.sum()
+                if teacher is not None:
+                    # The kept rows' tokens of the whole batch line up with the teacher's pass
+                    # over those rows alone.
+                    divergence = keep_divergence(logits[kept_tokens], teacher)
+                    keep_losses.append(divergence.item())
+                    loss = loss + cfg.keep_weight * divergence
+                loss = loss / cfg.grad_accum
             loss.backward()
             total += loss.item()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -345,7 +422,10 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
             torch.save(state, ckpt / "state.pt.tmp")
             (ckpt / "state.pt.tmp").replace(ckpt / "state.pt")  # atomic: a crash keeps the last one
             with (out / "loss.jsonl").open("a") as fh:
-                fh.write(json.dumps({"step": step + 1, "loss": sum(losses[-20:]) / len(losses[-20:])}) + "\n")
+                record = {"step": step + 1, "loss": sum(losses[-20:]) / len(losses[-20:])}
+                if keep_losses:
+                    record["keep_kl"] = sum(keep_losses[-20:]) / len(keep_losses[-20:])
+                fh.write(json.dumps(record) + "\n")
 
     adapter_dir = out / "adapter"
     model.save_pretrained(adapter_dir)

@@ -264,3 +264,42 @@ def test_bf16_falls_back_to_float32_on_a_cpu_without_native_bfloat16(tiny_hf, da
     train(_cfg(tiny_hf, data_dir, tmp_path / "run", steps=1, bf16=True), progress=False)
     assert "--bf16 ignored" in capsys.readouterr().err
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["bf16"] is False
+
+
+def test_keep_holds_a_task_to_the_starting_adapter(tiny_hf, data_dir, tmp_path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from integration.inference import prompting
+    from training.train import answer_logits, collate, encode, keep_divergence
+
+    first = train(_cfg(tiny_hf, data_dir, tmp_path / "first", steps=3), progress=False)
+    plain = train(_cfg(tiny_hf, data_dir, tmp_path / "plain", steps=6, init_adapter=str(first)), progress=False)
+    kept = train(_cfg(tiny_hf, data_dir, tmp_path / "kept", steps=6, init_adapter=str(first),
+                      keep_tasks=("m_staging",), keep_weight=50.0), progress=False)
+    logged = [json.loads(line) for line in (tmp_path / "kept" / "loss.jsonl").read_text().splitlines()]
+    assert all("keep_kl" in r for r in logged) and "keep_kl" not in (tmp_path / "plain" / "loss.jsonl").read_text()
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_hf)
+    end_id = tokenizer.convert_tokens_to_ids(prompting.end_tokens(tokenizer)[0])
+    rows = [r for r in _rows() if r["task"] == "m_staging"][:4]
+    input_ids, labels, mask, _ = collate([encode(tokenizer, r, end_id) for r in rows], end_id)
+
+    def logits_of(adapter):
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_hf, dtype=torch.float32), str(adapter))
+        model.eval()
+        with torch.no_grad():
+            return answer_logits(model, input_ids, labels, mask)[0]
+
+    start = logits_of(first)
+    drift_plain = keep_divergence(logits_of(plain), start).item()
+    drift_kept = keep_divergence(logits_of(kept), start).item()
+    # The same steps at the same rate moved the kept task's answers less.
+    assert drift_kept < drift_plain, (drift_kept, drift_plain)
+
+    with pytest.raises(ValueError, match="init_adapter"):
+        train(_cfg(tiny_hf, data_dir, tmp_path / "x", steps=1, keep_tasks=("m_staging",), keep_weight=1.0),
+              progress=False)
+    with pytest.raises(ValueError, match="keep tasks"):
+        train(_cfg(tiny_hf, data_dir, tmp_path / "y", steps=1, init_adapter=str(first), keep_tasks=("nope",),
+                   keep_weight=1.0), progress=False)
