@@ -341,11 +341,9 @@ class _Builder:
             "code": code.fhir(),
         }
         for key in ("subject", "encounter"):
-            if isinstance(self.report.get(key), dict):
-                # reference/identifier/type only: the display (a patient name) is not copied.
-                ref = {k: copy.deepcopy(v) for k, v in self.report[key].items() if k in ("reference", "identifier", "type")}
-                if ref:
-                    obs[key] = ref
+            ref = self._reference(key)
+            if ref:
+                obs[key] = ref
         for key in ("effectiveDateTime", "effectivePeriod"):
             if key in self.report:
                 obs[key] = copy.deepcopy(self.report[key])
